@@ -1,0 +1,37 @@
+"""rxcql: run many CQL statements concurrently against Apache Cassandra, through reactivex.
+
+The engine is :func:`execute` (an ``Observable[ExecutionResult]``); the drop-in replacements of
+``cassandra.concurrent`` and the streaming consumers are thin consumers of it.
+"""
+
+from __future__ import annotations
+
+from . import operators as operators
+from ._engine import ExecuteObservable as ExecuteObservable
+from ._engine import execute as execute
+from ._errors import InputIteratorError as InputIteratorError
+from ._errors import InvalidItemError as InvalidItemError
+from ._errors import IOThreadBlockingError as IOThreadBlockingError
+from ._errors import ObserverError as ObserverError
+from ._errors import ReorderError as ReorderError
+from ._errors import RxcqlError as RxcqlError
+from ._errors import SessionClosedError as SessionClosedError
+from ._future import from_response_future as from_response_future
+from ._results import ExecutionResult as ExecutionResult
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ExecuteObservable",
+    "ExecutionResult",
+    "IOThreadBlockingError",
+    "InputIteratorError",
+    "InvalidItemError",
+    "ObserverError",
+    "ReorderError",
+    "RxcqlError",
+    "SessionClosedError",
+    "execute",
+    "from_response_future",
+    "operators",
+]

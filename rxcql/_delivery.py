@@ -1,0 +1,180 @@
+"""Hand-off from the IO thread to a consumer's thread, with acknowledgements as demand.
+
+The engine emits on whatever thread completed a future. A :class:`Mailbox` is an observer that
+only appends to a deque there and wakes its consumer on the transition from empty to non-empty;
+the consumer (a blocking iterator, an asyncio task, a reactivex scheduler) takes whole batches and
+acknowledges what it delivered with ``run.request(n)``, which is what lets the engine issue more.
+So the consumer's pace, not the cluster's, decides how far input is pulled ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from ._errors import ObserverError
+from ._results import ExecutionResult
+
+log = logging.getLogger("rxcql")
+
+
+class DemandHandle(Protocol):
+    def request(self, n: int) -> None: ...
+
+    def dispose(self) -> None: ...
+
+
+def ack_interval(window: int, concurrency: int) -> int:
+    """How many deliveries to acknowledge at once: rarely enough to be cheap, often enough that
+    the credits held back never starve the concurrency slots."""
+    return max(1, (window - concurrency) // 4)
+
+
+class Mailbox(abc.ObserverBase[ExecutionResult]):
+    """Observer that queues results and terminal signals for another thread.
+
+    ``wake`` is called (on the emitting thread) when the consumer may be waiting: when the queue
+    goes from empty to non-empty, or on termination, and only once until the next :meth:`take`.
+    """
+
+    __slots__ = ("_done", "_error", "_lock", "_queue", "_wake", "_woken")
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self._lock = threading.Lock()
+        self._queue: deque[ExecutionResult] = deque()
+        self._done = False
+        self._error: Exception | None = None
+        self._wake = wake
+        self._woken = False
+
+    def on_next(self, value: ExecutionResult) -> None:
+        with self._lock:
+            self._queue.append(value)
+            if self._woken:
+                return
+            self._woken = True
+        self._wake()
+
+    def _terminate(self, error: Exception | None) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._error = error
+            if self._woken:
+                return
+            self._woken = True
+        self._wake()
+
+    def on_error(self, error: Exception) -> None:
+        self._terminate(error)
+
+    def on_completed(self) -> None:
+        self._terminate(None)
+
+    def take(self) -> tuple[deque[ExecutionResult], bool, Exception | None]:
+        """Everything queued so far, and whether (and how) the stream has ended.
+
+        Re-arms the wake-up: the next emission after this call wakes the consumer again.
+        """
+        with self._lock:
+            batch = self._queue
+            self._queue = deque()
+            self._woken = False
+            return batch, self._done, self._error
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+
+class ScheduledObserver(abc.ObserverBase[ExecutionResult]):
+    """Delivers to ``observer`` on ``scheduler``, acknowledging each delivery as new demand.
+
+    This is what ``rxcql.execute(..., scheduler=...)`` uses: the IO thread only queues, and a slow
+    observer slows the issuing of statements instead of stalling the driver.
+    """
+
+    def __init__(
+        self, observer: abc.ObserverBase[ExecutionResult], scheduler: abc.SchedulerBase, window: int
+    ) -> None:
+        self._observer = observer
+        self._scheduler = scheduler
+        self._mailbox = Mailbox(self._schedule)
+        self._run: DemandHandle | None = None
+        self._ack_every = max(1, window // 4)
+        self._stopped = False
+
+    def attach(self, run: DemandHandle) -> None:
+        self._run = run
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def on_next(self, value: ExecutionResult) -> None:
+        self._mailbox.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._mailbox.on_error(error)
+
+    def on_completed(self) -> None:
+        self._mailbox.on_completed()
+
+    def dispose(self) -> None:
+        self._stopped = True
+        if self._run is not None:
+            self._run.dispose()
+
+    def _schedule(self) -> None:
+        self._scheduler.schedule(self._deliver)
+
+    def _deliver(self, scheduler: abc.SchedulerBase, state: Any = None) -> abc.DisposableBase:
+        run = self._run
+        observer = self._observer
+        unacked = 0
+        while not self._stopped:
+            batch, done, error = self._mailbox.take()
+            if not batch and not done:
+                break  # re-armed by take(): the next emission schedules a new delivery
+            for item in batch:
+                if self._stopped:
+                    break
+                try:
+                    observer.on_next(item)
+                except Exception as exc:
+                    self._stopped = True
+                    if run is not None:
+                        run.dispose()
+                    failure = ObserverError(
+                        f"observer.on_next raised on the result of statement {item.index}: {exc!r}"
+                    )
+                    failure.__cause__ = exc
+                    self._signal_end(failure)
+                    return Disposable()
+                unacked += 1
+                if unacked >= self._ack_every and run is not None:
+                    run.request(unacked)
+                    unacked = 0
+            if done and not self._stopped:
+                self._stopped = True
+                self._signal_end(error)
+                return Disposable()
+            if unacked and run is not None:
+                run.request(unacked)
+                unacked = 0
+        return Disposable()
+
+    def _signal_end(self, error: Exception | None) -> None:
+        try:
+            if error is None:
+                self._observer.on_completed()
+            else:
+                self._observer.on_error(error)
+        except Exception:
+            log.exception("an rxcql observer raised in on_error/on_completed")

@@ -1,0 +1,618 @@
+"""The engine: ``rxcql.execute(...)``.
+
+The design card, stage by stage::
+
+    iterable of (statement, params)
+      -> demand-driven source        _source.IterableSource / PushSource: pulled only on credit
+      -> bounded flat-map            _Run: at most `concurrency` futures in flight, each one
+                                     an inner "observable" over its ResponseFuture
+                                     (_future.watch_future)
+      -> reorder                     _reorder.OrderedBuffer: (index, result) back into input order
+      -> Observable[ExecutionResult]
+
+The bounded flat-map is the equivalent of ``ops.map(to_future_observable)`` followed by
+``ops.merge(max_concurrent=concurrency)``, written as a credit loop because reactivex's merge
+drains its source into an unbounded list and costs a full subscription per statement.
+
+Credits. Two invariants hold at every moment of a run:
+
+* ``in_flight <= concurrency`` (the driver's meaning of concurrency);
+* ``issued - delivered <= window`` (``window >= concurrency``): a statement is issued only if its
+  result will have room downstream, so a slow consumer or a slow statement 0 (head-of-line
+  blocking) stops the pulling of new input instead of filling memory.
+
+Completions, deliveries, demand and the start each signal the drain loop. It runs on one thread
+at a time (the queue-drain pattern: a work-in-progress counter, under a lock): a signal that
+arrives while it runs, including a future that completes synchronously inside ``add_callbacks``,
+only bumps the counter and the loop already running picks it up. So the stack depth stays
+constant for any input size, and the user's iterator and observer are never called concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import reactivex
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from ._errors import ObserverError, SessionClosedError
+from ._future import watch_future
+from ._reorder import NOTHING, ArrivalBuffer, OrderedBuffer
+from ._results import ExecutionResult
+from ._source import EMPTY, END, IterableSource, PushSource
+from ._types import SessionLike
+
+log = logging.getLogger("rxcql")
+
+#: An observer that takes more than this long, on the driver's IO thread, is reported.
+SLOW_OBSERVER_SECONDS = 0.1
+
+
+class Options:
+    """The validated knobs of one ``execute`` call."""
+
+    __slots__ = (
+        "concurrency",
+        "execution_profile",
+        "ordered",
+        "raise_on_first_error",
+        "scheduler",
+        "window",
+    )
+
+    def __init__(
+        self,
+        concurrency: int,
+        raise_on_first_error: bool,
+        ordered: bool,
+        execution_profile: Any,
+        window: int | None,
+        scheduler: abc.SchedulerBase | None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+        if concurrency <= 0:
+            raise ValueError(f"concurrency must be greater than 0, got {concurrency}")
+        if window is None:
+            window = 2 * concurrency
+        elif isinstance(window, bool) or not isinstance(window, int):
+            raise TypeError(f"window must be an int or None, got {type(window).__name__}")
+        elif window < concurrency:
+            raise ValueError(f"window ({window}) must be at least concurrency ({concurrency})")
+        for name, flag in (("raise_on_first_error", raise_on_first_error), ("ordered", ordered)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
+            raise TypeError(f"scheduler must be a reactivex scheduler, got {scheduler!r:.100}")
+        self.concurrency = concurrency
+        self.raise_on_first_error = raise_on_first_error
+        self.ordered = ordered
+        self.execution_profile = execution_profile
+        self.window = window
+        self.scheduler = scheduler
+
+
+def check_session(session: Any) -> None:
+    if not callable(getattr(session, "execute_async", None)):
+        raise TypeError(
+            "session must be a cassandra.cluster.Session (with execute_async), "
+            f"got {session!r:.100}"
+        )
+
+
+def session_closed(session: Any) -> bool:
+    if getattr(session, "is_shutdown", False):
+        return True
+    cluster = getattr(session, "cluster", None)
+    return bool(getattr(cluster, "is_shutdown", False))
+
+
+def check_iterable(statements_and_parameters: Any) -> None:
+    if isinstance(statements_and_parameters, str | bytes) or not isinstance(
+        statements_and_parameters, Iterable
+    ):
+        raise TypeError(
+            "statements_and_parameters must be an iterable of (statement, parameters) pairs, "
+            f"got {type(statements_and_parameters).__name__}"
+        )
+
+
+class _Run:
+    """One subscription: the bounded flat-map with its credit loop, feeding the reorder buffer.
+
+    It is also the subscription handle: :meth:`request` grants demand (in manual-demand mode)
+    and :meth:`dispose` stops the run.
+    """
+
+    __slots__ = (
+        "_buffer",
+        "_concurrency",
+        "_execute_async",
+        "_in_flight",
+        "_input_done",
+        "_input_error",
+        "_issued",
+        "_limit",
+        "_lock",
+        "_manual",
+        "_observer",
+        "_on_stop",
+        "_profile",
+        "_raise",
+        "_session",
+        "_source",
+        "_stop_issuing",
+        "_terminated",
+        "_wip",
+        "delivered",
+        "max_buffered",
+        "max_in_flight",
+    )
+
+    def __init__(
+        self,
+        session: SessionLike,
+        source: IterableSource | PushSource,
+        observer: abc.ObserverBase[ExecutionResult],
+        options: Options,
+        manual_demand: bool = False,
+        on_stop: Callable[[], None] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._session = session
+        self._execute_async = session.execute_async
+        self._source = source
+        self._observer = observer
+        self._concurrency = options.concurrency
+        self._profile = options.execution_profile
+        self._raise = options.raise_on_first_error
+        self._buffer: OrderedBuffer[ExecutionResult] | ArrivalBuffer[ExecutionResult] = (
+            OrderedBuffer() if options.ordered else ArrivalBuffer()
+        )
+        self._manual = manual_demand
+        self._on_stop = on_stop
+        self._wip = 0
+        self._issued = 0
+        self._in_flight = 0
+        self._limit = 0
+        self._stop_issuing = False
+        self._input_done = False
+        self._input_error: Exception | None = None
+        self._terminated = False
+        #: Results handed to the observer so far (for tests and progress reporting).
+        self.delivered = 0
+        #: High-water marks, kept for tests and benchmarks: the most futures in flight at once,
+        #: and the most statements issued but not yet delivered at once.
+        self.max_in_flight = 0
+        self.max_buffered = 0
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def start(self, demand: int) -> None:
+        """Grant the first ``demand`` credits and start pulling, on the caller's thread."""
+        self.request(demand)
+
+    def request(self, n: int) -> None:
+        """Allow ``n`` more statements to be issued ahead of delivery (manual-demand mode)."""
+        with self._lock:
+            if self._terminated:
+                return
+            self._limit += n
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._drain_guarded()
+
+    def signal(self) -> None:
+        """Something changed (e.g. a push source got an item): run the drain loop."""
+        with self._lock:
+            if self._terminated:
+                return
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._drain_guarded()
+
+    def on_future_result(self, index: int, success: bool, value: Any) -> None:
+        """FutureSink: one statement finished. Called on the IO thread, or synchronously."""
+        result = ExecutionResult(success, value, index)
+        with self._lock:
+            if self._terminated:
+                return
+            self._in_flight -= 1
+            self._buffer.put(index, result)
+            if not success and self._raise:
+                self._stop_issuing = True
+            self._wip += 1
+            if self._wip != 1:
+                return
+        self._drain_guarded()
+
+    def dispose(self) -> None:
+        """Stop issuing at once; results that arrive later are dropped. Idempotent."""
+        with self._lock:
+            if self._terminated:
+                return
+            self._terminated = True
+            self._buffer.clear()
+        self._release()
+
+    @property
+    def disposed(self) -> bool:
+        return self._terminated
+
+    @property
+    def issued(self) -> int:
+        return self._issued
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    # -- the drain loop -------------------------------------------------------------------
+
+    def _drain_guarded(self) -> None:
+        try:
+            self._drain()
+        except BaseException as exc:  # a bug of ours must not become a silently wedged run
+            log.exception("rxcql engine failed")
+            self._finish(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            if not isinstance(exc, Exception):
+                raise
+
+    def _drain(self) -> None:
+        lock = self._lock
+        buffer = self._buffer
+        observer = self._observer
+        source = self._source
+        execute_async = self._execute_async
+        profile = self._profile
+        concurrency = self._concurrency
+        auto = not self._manual
+        missed = 1
+        delivered = 0
+        while True:
+            # Reorder stage: hand over every result whose turn has come.
+            started = 0.0
+            while True:
+                with lock:
+                    if self._terminated:
+                        return
+                    if delivered:
+                        self.delivered += delivered
+                        if auto:
+                            self._limit += delivered
+                        delivered = 0
+                    item: Any = buffer.pop()
+                if item is NOTHING:
+                    break
+                if not started:
+                    started = time.perf_counter()
+                if not item.success and self._raise:
+                    self._finish(item.result_or_exc)
+                    return
+                try:
+                    observer.on_next(item)
+                except Exception as exc:
+                    error = ObserverError(
+                        f"observer.on_next raised on the result of statement {item.index}: {exc!r}"
+                    )
+                    error.__cause__ = exc
+                    self._finish(error)
+                    return
+                delivered += 1
+                if getattr(observer, "is_stopped", False):
+                    # reactivex's auto-detach observer was disposed from inside on_next
+                    self.dispose()
+                    return
+            if started:
+                self._check_slow(started)
+
+            # Source and bounded flat-map stage: issue while both credits allow.
+            while True:
+                with lock:
+                    if (
+                        self._terminated
+                        or self._stop_issuing
+                        or self._input_done
+                        or self._in_flight >= concurrency
+                        or self._issued >= self._limit
+                    ):
+                        break
+                    index = self._issued
+                    self._issued = index + 1
+                    self._in_flight += 1
+                    if self._in_flight > self.max_in_flight:
+                        self.max_in_flight = self._in_flight
+                    ahead = index + 1 - self.delivered
+                    if ahead > self.max_buffered:
+                        self.max_buffered = ahead
+                try:
+                    pulled = source.pull()
+                except Exception as exc:
+                    with lock:
+                        self._issued -= 1
+                        self._in_flight -= 1
+                        self._input_done = True
+                        self._input_error = exc
+                    break
+                if pulled is END or pulled is EMPTY:
+                    with lock:  # give the credit back: nothing was issued with it
+                        self._issued -= 1
+                        self._in_flight -= 1
+                        if pulled is END:
+                            self._input_done = True
+                    break
+                try:
+                    future = execute_async(pulled[0], pulled[1], execution_profile=profile)
+                    watch_future(future, index, self)
+                except Exception as exc:
+                    if session_closed(self._session):
+                        # Not a failure of this statement: the run cannot go on. The results of
+                        # the statements already issued come first, then this error.
+                        closed = SessionClosedError(
+                            f"the session was shut down before statement {index} could be issued"
+                        )
+                        closed.__cause__ = exc
+                        with lock:
+                            self._issued -= 1
+                            self._in_flight -= 1
+                            self._input_done = True
+                            self._input_error = closed
+                        break
+                    # A synchronous failure (bind error, ...) is a result like any other; the
+                    # drain loop is running, so this only queues it: no recursion.
+                    self.on_future_result(index, False, exc)
+
+            # End of the run, or wait for the next signal.
+            with lock:
+                if self._terminated:
+                    return
+                if self._in_flight == 0 and self._input_done and not len(buffer):
+                    final: Exception | None = self._input_error
+                    break
+                self._wip -= missed
+                missed = self._wip
+                if missed == 0:
+                    return
+        self._finish(final, complete=final is None)
+
+    def _check_slow(self, started: float) -> None:
+        took = time.perf_counter() - started
+        if took > SLOW_OBSERVER_SECONDS and not self._manual:
+            log.warning(
+                "an rxcql observer held the emitting thread (the driver's IO thread unless a "
+                "scheduler was given) for %.0f ms; every request of the session waits meanwhile. "
+                "Pass scheduler=... to rxcql.execute, or use the blocking or asyncio consumers.",
+                took * 1000,
+            )
+
+    def _finish(self, error: Exception | None, complete: bool = False) -> None:
+        with self._lock:
+            if self._terminated:
+                return
+            self._terminated = True
+            self._buffer.clear()
+        self._release()
+        observer = self._observer
+        try:
+            if complete or error is None:
+                observer.on_completed()
+            else:
+                observer.on_error(error)
+        except Exception:
+            log.exception("an rxcql observer raised in on_error/on_completed")
+
+    def _release(self) -> None:
+        self._source.close()
+        on_stop, self._on_stop = self._on_stop, None
+        if on_stop is not None:
+            on_stop()
+
+
+class ExecuteObservable(reactivex.Observable[ExecutionResult]):
+    """The Observable returned by :func:`rxcql.execute`.
+
+    A cold ``reactivex.Observable[ExecutionResult]``: compose it with ``pipe`` like any other.
+    It adds :meth:`subscribe_with_demand`, through which rxcql's blocking and asyncio consumers
+    drive the same engine with explicit demand.
+    """
+
+    def __init__(self, session: SessionLike, source: Callable[[], Any], options: Options) -> None:
+        self._session = session
+        self._make_source = source
+        self._options = options
+        super().__init__(self._subscribe_auto)
+
+    @property
+    def options(self) -> Options:
+        return self._options
+
+    def _new_run(self, observer: abc.ObserverBase[ExecutionResult], manual: bool) -> _Run | None:
+        if session_closed(self._session):
+            observer.on_error(SessionClosedError("the session is shut down"))
+            return None
+        return _Run(self._session, self._make_source(), observer, self._options, manual)
+
+    def _subscribe_auto(
+        self, observer: abc.ObserverBase[ExecutionResult], scheduler: abc.SchedulerBase | None
+    ) -> abc.DisposableBase:
+        delivery = self._options.scheduler
+        if delivery is not None:
+            from ._delivery import ScheduledObserver
+
+            scheduled = ScheduledObserver(observer, delivery, self._options.window)
+            run = self._new_run(scheduled, manual=True)
+            if run is None:
+                return Disposable()
+            scheduled.attach(run)
+            run.start(self._options.window)
+            return Disposable(scheduled.dispose)
+        run = self._new_run(observer, manual=False)
+        if run is None:
+            return Disposable()
+        run.start(self._options.window)
+        return Disposable(run.dispose)
+
+    def subscribe_with_demand(
+        self, observer: abc.ObserverBase[ExecutionResult], initial_demand: int | None = None
+    ) -> _Run | None:
+        """Run with explicit demand, reactive-streams style.
+
+        At most ``initial_demand`` (default: the window) statements are issued before the caller
+        grants more with ``handle.request(n)``; each delivered result should be answered with a
+        request for one more. ``observer`` is called directly (no reactivex auto-detach wrapper),
+        on the thread that completes a future or that calls ``request``.
+
+        Returns:
+            The run handle, with ``request(n)`` and ``dispose()``; None if the session was
+            already shut down (``observer.on_error`` has then been called).
+        """
+        run = self._new_run(observer, manual=True)
+        if run is not None:
+            run.start(self._options.window if initial_demand is None else initial_demand)
+        return run
+
+
+def execute(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    *,
+    concurrency: int = 100,
+    raise_on_first_error: bool = True,
+    ordered: bool = True,
+    execution_profile: Any = EXEC_PROFILE_DEFAULT,
+    window: int | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> ExecuteObservable:
+    """Run statements concurrently, as a cold ``Observable[ExecutionResult]``.
+
+    Nothing runs until you subscribe; every subscription runs the statements once (a generator
+    can be consumed only once, a list any number of times).
+
+    Args:
+        session: a connected :class:`cassandra.cluster.Session`.
+        statements_and_parameters: an iterable of ``(statement, parameters)`` pairs (a list, or a
+            generator of millions: it is pulled lazily, one item per free slot). ``statement`` is a
+            str, SimpleStatement, PreparedStatement or BoundStatement; ``parameters`` a sequence,
+            a mapping for named markers, or None.
+        concurrency: the most statements in flight at once.
+        raise_on_first_error: True: the first failure (in input order when ``ordered``) ends the
+            stream with ``on_error(exc)`` after every result before it; nothing new is issued once
+            a failure is known. False: failures are emitted in place as
+            ``ExecutionResult(False, exc)``.
+        ordered: True: results in input order. False: results as they complete; each carries its
+            input position as ``result.index``.
+        execution_profile: passed to ``session.execute_async`` for every statement.
+        window: the most statements issued but not yet delivered (default ``2 * concurrency``,
+            at least ``concurrency``). It bounds memory when a consumer or statement 0 is slow.
+        scheduler: deliver results on this reactivex scheduler instead of the driver's IO thread
+            (see Threads below).
+
+    Returns:
+        An :class:`ExecuteObservable` emitting one :class:`~rxcql.ExecutionResult` per
+        statement, then completing; or ending with ``on_error``.
+
+    Raises:
+        TypeError: (immediately) a session without ``execute_async``, a non-iterable input, or a
+            wrong type for a knob. ValueError: ``concurrency <= 0`` or ``window < concurrency``.
+        As ``on_error``: the driver's own exception (``raise_on_first_error=True``);
+        :class:`~rxcql.InvalidItemError` for a malformed item; :class:`~rxcql.InputIteratorError`
+        when the input iterator raises; :class:`~rxcql.ObserverError` when ``on_next`` raises;
+        :class:`~rxcql.SessionClosedError` for a shut-down session. Results of the statements
+        issued before any of these are delivered first.
+
+    Threads:
+        By default results are emitted on the thread that completes a future: the driver's IO
+        thread (or the subscribing thread, for results that are ready at once). That is the
+        cheapest path, but while ``on_next`` runs, no other request of the session makes
+        progress: keep it short and never block in it (iterating a multi-page ResultSet there
+        deadlocks). With ``scheduler=`` the IO thread only queues results and the scheduler's
+        thread delivers them; a slow observer then slows the issuing of statements (real
+        backpressure), never the IO thread. Do not use ``observe_on`` for that: it buffers
+        without bound. The blocking calls and the asyncio consumers deliver on their own thread.
+
+    Example:
+        >>> rxcql.execute(session, ((insert, (i, str(i))) for i in range(1_000_000))).pipe(
+        ...     ops.filter(lambda r: not r.success)).subscribe(print)
+    """
+    check_session(session)
+    check_iterable(statements_and_parameters)
+    options = Options(
+        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler
+    )
+    return ExecuteObservable(session, lambda: IterableSource(statements_and_parameters), options)
+
+
+def execute_operator(
+    session: SessionLike,
+    statement: Any = None,
+    *,
+    concurrency: int = 100,
+    raise_on_first_error: bool = True,
+    ordered: bool = True,
+    execution_profile: Any = EXEC_PROFILE_DEFAULT,
+    window: int | None = None,
+    scheduler: abc.SchedulerBase | None = None,
+) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
+    """The engine as a pipeable operator; see :func:`rxcql.operators.execute`."""
+    check_session(session)
+    options = Options(
+        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler
+    )
+
+    def operator(upstream: reactivex.Observable[Any]) -> reactivex.Observable[ExecutionResult]:
+        def subscribe(
+            observer: abc.ObserverBase[ExecutionResult],
+            sched: abc.SchedulerBase | None = None,
+        ) -> abc.DisposableBase:
+            if session_closed(session):
+                observer.on_error(SessionClosedError("the session is shut down"))
+                return Disposable()
+            source = PushSource(statement)
+            upstream_subscription = reactivex.disposable.SingleAssignmentDisposable()
+            target: abc.ObserverBase[ExecutionResult] = observer
+            scheduled = None
+            if options.scheduler is not None:
+                from ._delivery import ScheduledObserver
+
+                scheduled = ScheduledObserver(observer, options.scheduler, options.window)
+                target = scheduled
+            run = _Run(
+                session,
+                source,
+                target,
+                options,
+                manual_demand=scheduled is not None,
+                on_stop=upstream_subscription.dispose,
+            )
+            if scheduled is not None:
+                scheduled.attach(run)
+
+            def on_next(item: Any) -> None:
+                source.push(item)
+                run.signal()
+
+            def on_error(error: Exception) -> None:
+                source.finish(error)
+                run.signal()
+
+            def on_completed() -> None:
+                source.finish()
+                run.signal()
+
+            run.start(options.window)
+            upstream_subscription.disposable = upstream.subscribe(
+                on_next, on_error, on_completed, scheduler=sched
+            )
+            return Disposable(run.dispose if scheduled is None else scheduled.dispose)
+
+        return reactivex.Observable(subscribe)
+
+    return operator

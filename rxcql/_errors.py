@@ -1,0 +1,73 @@
+"""Exceptions raised by rxcql.
+
+Every exception rxcql raises itself derives from :class:`RxcqlError`. Errors that come from
+Cassandra or the driver (``WriteTimeout``, ``Unavailable``, ``InvalidRequest``, ...) are passed
+through unchanged, so code written against ``cassandra.concurrent`` keeps catching what it caught.
+"""
+
+from __future__ import annotations
+
+
+class RxcqlError(Exception):
+    """Base class of the exceptions rxcql raises itself."""
+
+
+class InvalidItemError(RxcqlError, TypeError):
+    """An item of ``statements_and_parameters`` is not a ``(statement, parameters)`` pair.
+
+    Attributes:
+        index: the position of the item in the input.
+        item: the offending item.
+    """
+
+    def __init__(self, index: int, item: object, reason: str) -> None:
+        self.index = index
+        self.item = item
+        super().__init__(f"item {index} of statements_and_parameters {reason}: {item!r:.200}")
+
+
+class InputIteratorError(RxcqlError):
+    """The input iterable raised while rxcql was pulling its next item.
+
+    The original exception is chained as ``__cause__``; the results of every statement pulled
+    before it are delivered first.
+
+    Attributes:
+        index: how many items had been pulled successfully before the failure.
+    """
+
+    def __init__(self, index: int, cause: BaseException) -> None:
+        self.index = index
+        super().__init__(
+            f"the statements_and_parameters iterator raised after {index} items: {cause!r}"
+        )
+
+
+class ObserverError(RxcqlError):
+    """A subscriber's ``on_next`` raised; the stream was stopped.
+
+    The original exception is chained as ``__cause__``. rxcql reports it to the same observer's
+    ``on_error`` (when that raises too, the failure is logged on the ``rxcql`` logger) and stops
+    issuing statements.
+    """
+
+
+class SessionClosedError(RxcqlError):
+    """The session (or its cluster) was shut down before or while statements were issued."""
+
+
+class IOThreadBlockingError(RxcqlError, RuntimeError):
+    """A blocking rxcql call was made on the driver's IO (event loop) thread.
+
+    Waiting there would wait for the very thread that delivers the results: a deadlock of every
+    request of the session. Use :func:`rxcql.execute` (an Observable) or
+    :func:`rxcql.execute_concurrent_async` inside driver callbacks instead.
+    """
+
+
+class ReorderError(RxcqlError):
+    """The :func:`rxcql.operators.reorder` operator saw an index it cannot place.
+
+    Raised for a duplicate or already-emitted index, for a buffer that would exceed its bound,
+    and for a source that completed while indexes were still missing.
+    """

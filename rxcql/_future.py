@@ -1,0 +1,130 @@
+"""Driver ResponseFutures as Observables.
+
+The engine's bounded flat-map maps each statement onto "an observable backed by its
+ResponseFuture". A full reactivex subscription per statement costs several microseconds (the
+trampoline, merge's synchronized wrappers), so the engine uses :func:`watch_future`, the lean
+form of that inner observable: one ``add_callbacks`` call whose callbacks push the single result
+to a sink. :func:`from_response_future` wraps the same callbacks into a real, cold
+``reactivex.Observable`` for users composing single queries.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import reactivex
+from cassandra.cluster import ResultSet
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from ._threads import IN_CALLBACK
+from ._types import ResponseFutureLike
+
+log = logging.getLogger("rxcql")
+
+
+class FutureSink(Protocol):
+    """Receives the one outcome of a watched future."""
+
+    def on_future_result(self, index: int, success: bool, value: Any) -> None:
+        """``value`` is a ResultSet on success, the driver's exception on failure. Never raises."""
+
+
+def _on_success(rows: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
+    # Runs on the driver's IO thread (or inside add_callbacks if the result was already there).
+    # The driver swallows exceptions from callbacks, so none may escape: an escaped one would be a
+    # slot that never frees and a stream that never ends.
+    with IN_CALLBACK:
+        try:
+            # Drop our callbacks so that paging through the ResultSet later does not call them
+            # again (fetching the next page re-runs the callbacks) and does not keep the run alive.
+            future.clear_callbacks()
+            value: Any = ResultSet(future, rows)
+            success = True
+        except Exception as exc:  # a future that cannot build its ResultSet is a failure
+            value, success = exc, False
+        sink.on_future_result(index, success, value)
+
+
+def _on_failure(exc: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
+    with IN_CALLBACK:
+        try:
+            future.clear_callbacks()
+        except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
+            log.debug("clear_callbacks failed", exc_info=True)
+        sink.on_future_result(index, False, exc)
+
+
+def watch_future(future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
+    """Deliver the outcome of ``future`` to ``sink.on_future_result(index, ...)`` exactly once.
+
+    If the future has already completed, the sink is called synchronously, before this returns,
+    on the caller's thread; otherwise on the driver's IO thread.
+    """
+    args = (future, index, sink)
+    future.add_callbacks(_on_success, _on_failure, callback_args=args, errback_args=args)
+
+
+class _ObserverSink:
+    __slots__ = ("disposed", "observer")
+
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        self.observer = observer
+        self.disposed = False
+
+    def on_future_result(self, index: int, success: bool, value: Any) -> None:
+        if self.disposed:
+            return
+        self.disposed = True
+        try:
+            if success:
+                self.observer.on_next(value)
+                self.observer.on_completed()
+            else:
+                self.observer.on_error(value)
+        except Exception:
+            # Nowhere to report it: the observer itself failed on the IO thread. Log it rather
+            # than let the driver swallow it silently.
+            log.exception("an observer of from_response_future raised")
+
+
+def from_response_future(future: ResponseFutureLike) -> reactivex.Observable[ResultSet]:
+    """A cold Observable over one driver ``ResponseFuture``.
+
+    Each subscription attaches callbacks to the future; it emits the driver's
+    :class:`~cassandra.cluster.ResultSet` and completes, or fails with the driver's exception.
+    Disposing before the result arrives drops it (the driver has no way to cancel a request).
+
+    Emissions happen on the driver's IO thread; if the future had already completed when
+    subscribing, they happen synchronously on the subscriber's thread, inside ``subscribe``. Do not
+    iterate a multi-page ResultSet on the IO thread: fetching the next page waits for that thread.
+
+    Args:
+        future: a ``ResponseFuture`` from ``session.execute_async`` (or a compatible fake).
+
+    Returns:
+        ``Observable[ResultSet]`` of exactly one item, or an error.
+
+    Raises:
+        TypeError: if ``future`` has no ``add_callbacks`` method.
+
+    Example:
+        >>> from_response_future(session.execute_async("SELECT * FROM t")).pipe(
+        ...     ops.map(lambda rs: rs.one())).subscribe(print)
+    """
+    if not callable(getattr(future, "add_callbacks", None)):
+        raise TypeError(f"from_response_future needs a driver ResponseFuture, got {future!r:.200}")
+
+    def subscribe(
+        observer: abc.ObserverBase[ResultSet], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        sink = _ObserverSink(observer)
+        watch_future(future, 0, sink)
+
+        def dispose() -> None:
+            sink.disposed = True
+
+        return Disposable(dispose)
+
+    return reactivex.Observable(subscribe)

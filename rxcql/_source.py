@@ -1,0 +1,147 @@
+"""The demand-driven source: the first stage of the engine.
+
+reactivex's ``from_iterable`` pushes its whole iterable at subscription, and ``merge`` parks what
+it cannot run yet in an unbounded list, so a generator of millions would be drained into memory.
+Here the engine *pulls*: it asks the source for one more ``(statement, parameters)`` item only
+when a concurrency slot and a window credit are free, and the source checks the item's shape.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, cast
+
+from cassandra.query import PreparedStatement, Statement
+
+from ._errors import InputIteratorError, InvalidItemError
+
+#: ``pull`` found nothing now, but more may come (push sources only).
+EMPTY: Any = object()
+#: ``pull`` found the input exhausted.
+END: Any = object()
+
+_STATEMENT_TYPES = (str, Statement, PreparedStatement)
+
+
+def check_item(index: int, item: Any) -> tuple[Any, Any]:
+    """Return ``(statement, parameters)`` from one input item, or raise InvalidItemError."""
+    if type(item) is tuple and len(item) == 2:
+        statement, parameters = item
+    elif isinstance(item, Sequence) and not isinstance(item, str | bytes) and len(item) == 2:
+        statement, parameters = item[0], item[1]
+    else:
+        raise InvalidItemError(index, item, "is not a (statement, parameters) pair")
+    if not isinstance(statement, _STATEMENT_TYPES):
+        raise InvalidItemError(
+            index,
+            item,
+            "has a statement that is not a str, Statement or PreparedStatement "
+            f"(got {type(statement).__name__})",
+        )
+    if parameters is not None and (
+        isinstance(parameters, str | bytes) or not isinstance(parameters, Sequence | Mapping)
+    ):
+        raise InvalidItemError(
+            index,
+            item,
+            "has parameters that are not a sequence, a mapping or None "
+            f"(got {type(parameters).__name__})",
+        )
+    return statement, parameters
+
+
+class IterableSource:
+    """Pulls items from the user's iterable, one ``next()`` per free slot.
+
+    Only the engine's drain loop calls :meth:`pull`, and only one thread runs that loop at a time,
+    so a generator (which is not thread-safe) is never entered concurrently.
+    """
+
+    __slots__ = ("_iterator", "_pulled")
+
+    def __init__(self, iterable: Iterable[Any]) -> None:
+        self._iterator: Iterator[Any] | None = iter(iterable)
+        self._pulled = 0
+
+    def pull(self) -> tuple[Any, Any]:
+        """The next checked item, or END.
+
+        Raises:
+            InputIteratorError: the iterator raised (chained as ``__cause__``).
+            InvalidItemError: the item is not a well-formed ``(statement, parameters)`` pair.
+        """
+        iterator = self._iterator
+        if iterator is None:
+            return cast(tuple[Any, Any], END)
+        try:
+            item = next(iterator)
+        except StopIteration:
+            self._iterator = None
+            return cast(tuple[Any, Any], END)
+        except Exception as exc:
+            self._iterator = None
+            raise InputIteratorError(self._pulled, exc) from exc
+        index = self._pulled
+        self._pulled = index + 1
+        return check_item(index, item)
+
+    def close(self) -> None:
+        """Forget the iterator (the run is over); it is not closed, only released."""
+        self._iterator = None
+
+
+class PushSource:
+    """Buffers items pushed by an upstream Observable until the engine pulls them.
+
+    Upstream ``on_next`` may run on any thread; ``deque`` appends and pops are atomic. An upstream
+    that pushes faster than the cluster runs statements is buffered here, without bound (the
+    Observable contract gives no way to slow a pushing source down); use
+    :func:`rxcql.execute` with an iterable for end-to-end backpressure.
+    """
+
+    __slots__ = ("_done", "_error", "_pulled", "_queue", "_statement")
+
+    def __init__(self, statement: Any = None) -> None:
+        self._queue: deque[Any] = deque()
+        self._done = False
+        self._error: Exception | None = None
+        self._pulled = 0
+        self._statement = statement
+
+    def push(self, item: Any) -> None:
+        self._queue.append(item)
+
+    def finish(self, error: Exception | None = None) -> None:
+        self._error = error
+        self._done = True
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def pull(self) -> tuple[Any, Any]:
+        """The next checked item, EMPTY if none is buffered yet, or END.
+
+        Raises:
+            Exception: the upstream's own error, once everything pushed before it was pulled.
+            InvalidItemError: a malformed item.
+        """
+        # Read the done flag before the queue: if it was set, every push happened before it.
+        done = self._done
+        queue = self._queue
+        if not queue:
+            if not done:
+                return cast(tuple[Any, Any], EMPTY)
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            return cast(tuple[Any, Any], END)
+        item = queue.popleft()
+        index = self._pulled
+        self._pulled = index + 1
+        if self._statement is not None:
+            item = (self._statement, item)
+        return check_item(index, item)
+
+    def close(self) -> None:
+        self._queue.clear()
