@@ -4,9 +4,11 @@ The engine is :func:`execute` (an ``Observable[ExecutionResult]``); the drop-in 
 ``cassandra.concurrent`` and the streaming consumers are thin consumers of it.
 """
 
-from __future__ import annotations
-
 from . import operators as operators
+from . import testing as testing
+from ._compat import execute_concurrent as execute_concurrent
+from ._compat import execute_concurrent_async as execute_concurrent_async
+from ._compat import execute_concurrent_with_args as execute_concurrent_with_args
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
 from ._errors import InputIteratorError as InputIteratorError
@@ -17,6 +19,7 @@ from ._errors import ReorderError as ReorderError
 from ._errors import RxcqlError as RxcqlError
 from ._errors import SessionClosedError as SessionClosedError
 from ._future import from_response_future as from_response_future
+from ._iterator import ResultIterator as ResultIterator
 from ._results import ExecutionResult as ExecutionResult
 
 __version__ = "0.1.0.dev0"
@@ -29,9 +32,14 @@ __all__ = [
     "InvalidItemError",
     "ObserverError",
     "ReorderError",
+    "ResultIterator",
     "RxcqlError",
     "SessionClosedError",
     "execute",
+    "execute_concurrent",
+    "execute_concurrent_async",
+    "execute_concurrent_with_args",
     "from_response_future",
     "operators",
+    "testing",
 ]

@@ -89,8 +89,9 @@ class Mailbox(abc.ObserverBase[ExecutionResult]):
             self._woken = False
             return batch, self._done, self._error
 
-    def pending(self) -> int:
-        return len(self._queue)
+    def ready(self) -> bool:
+        """Whether :meth:`take` would return something now (items or the end)."""
+        return bool(self._queue) or self._done
 
 
 class ScheduledObserver(abc.ObserverBase[ExecutionResult]):

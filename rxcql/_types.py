@@ -17,7 +17,8 @@ StatementsAndParameters: TypeAlias = Iterable[StatementAndParameters]
 class ResponseFutureLike(Protocol):
     """What rxcql uses of :class:`cassandra.cluster.ResponseFuture`."""
 
-    has_more_pages: bool
+    @property
+    def has_more_pages(self) -> bool: ...
 
     def add_callbacks(
         self,

@@ -1,0 +1,221 @@
+"""Drop-in replacements for ``cassandra.concurrent``, as thin consumers of :func:`rxcql.execute`.
+
+Same names, argument order and defaults as cassandra-driver 3.30. ``docs/compatibility.md`` lists
+every place where the behaviour differs, and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Literal, overload
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from reactivex import abc
+
+from ._engine import check_iterable, execute
+from ._iterator import ResultIterator
+from ._results import ExecutionResult
+from ._source import _STATEMENT_TYPES
+from ._threads import ensure_not_io_thread
+from ._types import SessionLike
+
+
+class _ListCollector(abc.ObserverBase[ExecutionResult]):
+    """Collects every result; on the IO thread it only appends to a list."""
+
+    def __init__(self) -> None:
+        self.results: list[ExecutionResult] = []
+        self.error: Exception | None = None
+        self.done = threading.Event()
+
+    def on_next(self, value: ExecutionResult) -> None:
+        self.results.append(value)
+
+    def on_error(self, error: Exception) -> None:
+        self.error = error
+        self.done.set()
+
+    def on_completed(self) -> None:
+        self.done.set()
+
+
+@overload
+def execute_concurrent(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    results_generator: Literal[False] = ...,
+    execution_profile: Any = ...,
+) -> list[ExecutionResult]: ...
+
+
+@overload
+def execute_concurrent(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    *,
+    results_generator: Literal[True],
+    execution_profile: Any = ...,
+) -> ResultIterator: ...
+
+
+@overload
+def execute_concurrent(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int,
+    raise_on_first_error: bool,
+    results_generator: Literal[True],
+    execution_profile: Any = ...,
+) -> ResultIterator: ...
+
+
+def execute_concurrent(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int = 100,
+    raise_on_first_error: bool = True,
+    results_generator: bool = False,
+    execution_profile: Any = EXEC_PROFILE_DEFAULT,
+) -> list[ExecutionResult] | ResultIterator:
+    """Execute statements concurrently and wait for the results; ``cassandra.concurrent``'s call.
+
+    Args:
+        session: a connected :class:`cassandra.cluster.Session`.
+        statements_and_parameters: an iterable of ``(statement, parameters)`` pairs; a generator
+            is pulled lazily, one item per free slot.
+        concurrency: the most statements in flight at once.
+        raise_on_first_error: True: raise the first failure's own exception (the first in input
+            order), after stopping the issuing of statements. False: failures are returned in
+            place as ``ExecutionResult(False, exc)``.
+        results_generator: False: return a list once everything completed. True: return an
+            iterator that yields results in input order as they become available; statements are
+            issued only within a window of ``2 * concurrency`` ahead of the loop reading it, and
+            closing or dropping the iterator stops the issuing.
+        execution_profile: passed to ``session.execute_async``.
+
+    Returns:
+        A list of :class:`~rxcql.ExecutionResult` in input order, or a
+        :class:`~rxcql.ResultIterator` with ``results_generator=True``.
+
+    Raises:
+        ValueError: ``concurrency <= 0``. TypeError: wrong argument types.
+        The driver's exception (``raise_on_first_error=True``); InvalidItemError,
+        InputIteratorError, SessionClosedError for bad input or a closed session.
+        IOThreadBlockingError: when called on the driver's IO thread (it would deadlock).
+
+    Results are delivered on the calling thread; the driver's IO thread only queues them.
+    """
+    observable = execute(
+        session,
+        statements_and_parameters,
+        concurrency=concurrency,
+        raise_on_first_error=raise_on_first_error,
+        execution_profile=execution_profile,
+    )
+    if not isinstance(results_generator, bool):
+        raise TypeError(f"results_generator must be a bool, got {type(results_generator).__name__}")
+    if results_generator:
+        return ResultIterator(observable)
+    ensure_not_io_thread("execute_concurrent")
+    collector = _ListCollector()
+    subscription = observable.subscribe(collector)
+    try:
+        collector.done.wait()
+    finally:
+        if not collector.done.is_set():  # interrupted (KeyboardInterrupt): stop issuing
+            subscription.dispose()
+    if collector.error is not None:
+        raise collector.error
+    return collector.results
+
+
+def _with_args(statement: Any, parameters: Iterable[Any]) -> Iterable[tuple[Any, Any]]:
+    if not isinstance(statement, _STATEMENT_TYPES):
+        raise TypeError(
+            "statement must be a str, Statement or PreparedStatement, "
+            f"got {type(statement).__name__}"
+        )
+    check_iterable(parameters)
+    return zip(itertools.repeat(statement), parameters)
+
+
+def execute_concurrent_with_args(
+    session: SessionLike,
+    statement: Any,
+    parameters: Iterable[Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Execute one statement with many parameter sets; ``cassandra.concurrent``'s call.
+
+    ``execute_concurrent(session, zip(repeat(statement), parameters), *args, **kwargs)``: the
+    other arguments, the return value, the errors and the threads are those of
+    :func:`execute_concurrent`.
+
+    Example:
+        >>> insert = session.prepare("INSERT INTO t (k, v) VALUES (?, ?)")
+        >>> execute_concurrent_with_args(session, insert, ((i, str(i)) for i in range(10**6)))
+    """
+    return execute_concurrent(session, _with_args(statement, parameters), *args, **kwargs)
+
+
+def execute_concurrent_async(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int = 100,
+    raise_on_first_error: bool = False,
+    execution_profile: Any = EXEC_PROFILE_DEFAULT,
+) -> Future[list[ExecutionResult]]:
+    """Start executing statements and return at once a future of the list of results.
+
+    Args:
+        session, statements_and_parameters, concurrency, raise_on_first_error,
+        execution_profile: as for :func:`execute_concurrent` (note the driver's default
+            ``raise_on_first_error=False`` here).
+
+    Returns:
+        A :class:`concurrent.futures.Future` that resolves to the list of results in input order
+        (an empty input resolves at once), or to the first failure's exception when
+        ``raise_on_first_error=True``. Cancelling it stops the issuing of statements.
+
+    Raises:
+        ValueError, TypeError: at once, for bad arguments.
+
+    The future is resolved on the thread that delivers the last result (usually the driver's IO
+    thread): callbacks added with ``add_done_callback`` run there, so keep them short. This call
+    never blocks, so it is safe inside driver callbacks.
+    """
+    observable = execute(
+        session,
+        statements_and_parameters,
+        concurrency=concurrency,
+        raise_on_first_error=raise_on_first_error,
+        execution_profile=execution_profile,
+    )
+    future: Future[list[ExecutionResult]] = Future()
+    results: list[ExecutionResult] = []
+
+    def on_error(error: Exception) -> None:
+        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+            future.set_exception(error)
+
+    def on_completed() -> None:
+        with contextlib.suppress(InvalidStateError):
+            future.set_result(results)
+
+    subscription = observable.subscribe(results.append, on_error, on_completed)
+
+    def cancelled(done: Future[list[ExecutionResult]]) -> None:
+        if done.cancelled():
+            subscription.dispose()
+
+    future.add_done_callback(cancelled)
+    return future
