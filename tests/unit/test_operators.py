@@ -24,13 +24,17 @@ def test_pairs_from_an_observable_run_in_order() -> None:
     assert session.max_in_flight <= 16
 
 
+def first_row(result: rxcql.ExecutionResult) -> Any:
+    return result.result_or_exc.one()
+
+
 def test_parameters_only_when_the_statement_is_given() -> None:
     with FakeSession("sync") as session:
         observer = RecordingObserver()
         reactivex.range(0, 10).pipe(
             ops.map(lambda i: (i,)),
             cql_ops.execute(session, "INSERT", concurrency=3),
-            ops.map(lambda r: r.result_or_exc.one()),
+            ops.map(first_row),
         ).subscribe(observer)
         observer.wait(5)
     assert observer.items == [(i,) for i in range(10)]
