@@ -43,12 +43,14 @@ from reactivex.disposable import Disposable
 
 from ._errors import ObserverError, SessionClosedError
 from ._future import watch_future
-from ._reorder import NOTHING, ArrivalBuffer, OrderedBuffer
+from ._reorder import ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
+from ._threads import thread_marker
 from ._types import SessionLike
 
 log = logging.getLogger("rxcql")
+_new_result = tuple.__new__  # ExecutionResult(...) without its Python-level __new__ (hot path)
 
 #: An observer that takes more than this long, on the driver's IO thread, is reported.
 SLOW_OBSERVER_SECONDS = 0.1
@@ -221,7 +223,8 @@ class _Run:
 
     def on_future_result(self, index: int, success: bool, value: Any) -> None:
         """FutureSink: one statement finished. Called on the IO thread, or synchronously."""
-        result = ExecutionResult(success, value, index)
+        result = _new_result(ExecutionResult, (success, value))
+        result.index = index
         with self._lock:
             if self._terminated:
                 return
@@ -267,6 +270,9 @@ class _Run:
                 raise
 
     def _drain(self) -> None:
+        # One lock acquisition per pass does all the bookkeeping: it records what was delivered,
+        # takes every result whose turn has come, and reserves the credits for new statements.
+        # The observer, the user's iterator and execute_async then run outside the lock.
         lock = self._lock
         buffer = self._buffer
         observer = self._observer
@@ -275,83 +281,96 @@ class _Run:
         profile = self._profile
         concurrency = self._concurrency
         auto = not self._manual
+        marker = thread_marker
+        perf_counter = time.perf_counter
         missed = 1
         delivered = 0
+        starved = False
+        final: Exception | None = None
         while True:
-            # Reorder stage: hand over every result whose turn has come.
-            started = 0.0
-            while True:
-                with lock:
-                    if self._terminated:
-                        return
-                    if delivered:
-                        self.delivered += delivered
-                        if auto:
-                            self._limit += delivered
-                        delivered = 0
-                    item: Any = buffer.pop()
-                if item is NOTHING:
-                    break
-                if not started:
-                    started = time.perf_counter()
-                if not item.success and self._raise:
-                    self._finish(item.result_or_exc)
+            with lock:
+                if self._terminated:
                     return
-                try:
-                    observer.on_next(item)
-                except Exception as exc:
-                    error = ObserverError(
-                        f"observer.on_next raised on the result of statement {item.index}: {exc!r}"
-                    )
-                    error.__cause__ = exc
-                    self._finish(error)
-                    return
-                delivered += 1
-                if getattr(observer, "is_stopped", False):
-                    # reactivex's auto-detach observer was disposed from inside on_next
-                    self.dispose()
-                    return
-            if started:
-                self._check_slow(started)
-
-            # Source and bounded flat-map stage: issue while both credits allow.
-            while True:
-                with lock:
-                    if (
-                        self._terminated
-                        or self._stop_issuing
-                        or self._input_done
-                        or self._in_flight >= concurrency
-                        or self._issued >= self._limit
-                    ):
+                if delivered:
+                    self.delivered += delivered
+                    if auto:
+                        self._limit += delivered
+                    delivered = 0
+                ready = buffer.take_ready()
+                credits = 0
+                if not (starved or self._stop_issuing or self._input_done):
+                    credits = min(concurrency - self._in_flight, self._limit - self._issued)
+                    if credits > 0:
+                        first = self._issued
+                        self._issued = first + credits
+                        self._in_flight += credits
+                        if self._in_flight > self.max_in_flight:
+                            self.max_in_flight = self._in_flight
+                        ahead = self._issued - self.delivered
+                        if ahead > self.max_buffered:
+                            self.max_buffered = ahead
+                    else:
+                        credits = 0
+                if not ready and not credits:
+                    if self._in_flight == 0 and self._input_done and not len(buffer):
+                        final = self._input_error
                         break
-                    index = self._issued
-                    self._issued = index + 1
-                    self._in_flight += 1
-                    if self._in_flight > self.max_in_flight:
-                        self.max_in_flight = self._in_flight
-                    ahead = index + 1 - self.delivered
-                    if ahead > self.max_buffered:
-                        self.max_buffered = ahead
+                    self._wip -= missed
+                    missed = self._wip
+                    if missed == 0:
+                        return
+                    starved = False  # a new signal: a push source may have an item now
+                    continue
+
+            # Reorder stage: hand over the results whose turn has come, in order.
+            if ready:
+                started = perf_counter()
+                # Mark the thread: a blocking rxcql call from inside on_next would deadlock.
+                depth = getattr(marker, "depth", 0)
+                marker.depth = depth + 1
+                try:
+                    for result in ready:
+                        if not result.success and self._raise:
+                            self._finish(result.result_or_exc)
+                            return
+                        try:
+                            observer.on_next(result)
+                        except Exception as exc:
+                            error = ObserverError(
+                                "observer.on_next raised on the result of statement "
+                                f"{result.index}: {exc!r}"
+                            )
+                            error.__cause__ = exc
+                            self._finish(error)
+                            return
+                        delivered += 1
+                        if self._terminated or getattr(observer, "is_stopped", False):
+                            # disposed from inside on_next (reactivex's auto-detach observer)
+                            self.dispose()
+                            return
+                finally:
+                    marker.depth = depth
+                if perf_counter() - started > SLOW_OBSERVER_SECONDS:
+                    self._report_slow(perf_counter() - started)
+
+            # Source and bounded flat-map stage: one statement per reserved credit.
+            index = first if credits else 0
+            while credits:
                 try:
                     pulled = source.pull()
                 except Exception as exc:
-                    with lock:
-                        self._issued -= 1
-                        self._in_flight -= 1
-                        self._input_done = True
-                        self._input_error = exc
+                    self._give_back(credits, exc)
                     break
                 if pulled is END or pulled is EMPTY:
-                    with lock:  # give the credit back: nothing was issued with it
-                        self._issued -= 1
-                        self._in_flight -= 1
-                        if pulled is END:
-                            self._input_done = True
+                    self._give_back(credits, None if pulled is END else EMPTY)
+                    # Nothing to pull until the push source signals again: do not spin.
+                    starved = pulled is EMPTY
                     break
+                credits -= 1
                 try:
-                    future = execute_async(pulled[0], pulled[1], execution_profile=profile)
-                    watch_future(future, index, self)
+                    watch_future(
+                        execute_async(pulled[0], pulled[1], execution_profile=profile), index, self
+                    )
                 except Exception as exc:
                     if session_closed(self._session):
                         # Not a failure of this statement: the run cannot go on. The results of
@@ -360,38 +379,33 @@ class _Run:
                             f"the session was shut down before statement {index} could be issued"
                         )
                         closed.__cause__ = exc
-                        with lock:
-                            self._issued -= 1
-                            self._in_flight -= 1
-                            self._input_done = True
-                            self._input_error = closed
+                        self._give_back(credits + 1, closed)
                         break
                     # A synchronous failure (bind error, ...) is a result like any other; the
                     # drain loop is running, so this only queues it: no recursion.
                     self.on_future_result(index, False, exc)
-
-            # End of the run, or wait for the next signal.
-            with lock:
-                if self._terminated:
-                    return
-                if self._in_flight == 0 and self._input_done and not len(buffer):
-                    final: Exception | None = self._input_error
-                    break
-                self._wip -= missed
-                missed = self._wip
-                if missed == 0:
-                    return
+                index += 1
         self._finish(final, complete=final is None)
 
-    def _check_slow(self, started: float) -> None:
-        took = time.perf_counter() - started
-        if took > SLOW_OBSERVER_SECONDS and not self._manual:
-            log.warning(
-                "an rxcql observer held the emitting thread (the driver's IO thread unless a "
-                "scheduler was given) for %.0f ms; every request of the session waits meanwhile. "
-                "Pass scheduler=... to rxcql.execute, or use the blocking or asyncio consumers.",
-                took * 1000,
-            )
+    def _give_back(self, credits: int, reason: Any) -> None:
+        """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY
+        (a push source with nothing buffered yet) does not."""
+        with self._lock:
+            self._issued -= credits
+            self._in_flight -= credits
+            if reason is not EMPTY:
+                self._input_done = True
+                self._input_error = reason
+
+    def _report_slow(self, took: float) -> None:
+        if self._manual:
+            return  # rxcql's own consumers: the observer only queues
+        log.warning(
+            "an rxcql observer held the emitting thread (the driver's IO thread unless a "
+            "scheduler was given) for %.0f ms; every request of the session waits meanwhile. "
+            "Pass scheduler=... to rxcql.execute, or use the blocking or asyncio consumers.",
+            took * 1000,
+        )
 
     def _finish(self, error: Exception | None, complete: bool = False) -> None:
         with self._lock:

@@ -34,26 +34,24 @@ class FutureSink(Protocol):
 def _on_success(rows: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
     # Runs on the driver's IO thread (or inside add_callbacks if the result was already there).
     # The driver swallows exceptions from callbacks, so none may escape: an escaped one would be a
-    # slot that never frees and a stream that never ends.
-    with IN_CALLBACK:
-        try:
-            # Drop our callbacks so that paging through the ResultSet later does not call them
-            # again (fetching the next page re-runs the callbacks) and does not keep the run alive.
-            future.clear_callbacks()
-            value: Any = ResultSet(future, rows)
-            success = True
-        except Exception as exc:  # a future that cannot build its ResultSet is a failure
-            value, success = exc, False
-        sink.on_future_result(index, success, value)
+    # slot that never frees and a stream that never ends. Sinks never raise.
+    try:
+        # Drop our callbacks so that paging through the ResultSet later does not call them
+        # again (fetching the next page re-runs the callbacks) and does not keep the run alive.
+        future.clear_callbacks()
+        value: Any = ResultSet(future, rows)
+        success = True
+    except Exception as exc:  # a future that cannot build its ResultSet is a failure
+        value, success = exc, False
+    sink.on_future_result(index, success, value)
 
 
 def _on_failure(exc: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
-    with IN_CALLBACK:
-        try:
-            future.clear_callbacks()
-        except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
-            log.debug("clear_callbacks failed", exc_info=True)
-        sink.on_future_result(index, False, exc)
+    try:
+        future.clear_callbacks()
+    except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
+        log.debug("clear_callbacks failed", exc_info=True)
+    sink.on_future_result(index, False, exc)
 
 
 def watch_future(future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
@@ -78,11 +76,12 @@ class _ObserverSink:
             return
         self.disposed = True
         try:
-            if success:
-                self.observer.on_next(value)
-                self.observer.on_completed()
-            else:
-                self.observer.on_error(value)
+            with IN_CALLBACK:
+                if success:
+                    self.observer.on_next(value)
+                    self.observer.on_completed()
+                else:
+                    self.observer.on_error(value)
         except Exception:
             # Nowhere to report it: the observer itself failed on the IO thread. Log it rather
             # than let the driver swallow it silently.

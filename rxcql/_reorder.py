@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import reactivex
 from reactivex import abc
@@ -19,6 +19,7 @@ _T = TypeVar("_T")
 
 #: Returned by :meth:`OrderedBuffer.pop` / :meth:`ArrivalBuffer.pop` when nothing is ready.
 NOTHING: object = object()
+_NONE: list[Any] = []  # returned, never mutated, when nothing is ready
 
 
 class OrderedBuffer(Generic[_T]):
@@ -42,6 +43,24 @@ class OrderedBuffer(Generic[_T]):
         if value is not NOTHING:
             self._next += 1
         return value
+
+    def take_ready(self) -> list[_T]:
+        """Remove and return every value whose turn has come (possibly none), in index order."""
+        waiting = self._waiting
+        index = self._next
+        value = waiting.pop(index, NOTHING)
+        if value is NOTHING:
+            return _NONE
+        ready = [value]
+        index += 1
+        while True:
+            value = waiting.pop(index, NOTHING)
+            if value is NOTHING:
+                break
+            ready.append(value)
+            index += 1
+        self._next = index
+        return ready  # type: ignore[return-value]
 
     @property
     def next_index(self) -> int:
@@ -70,6 +89,15 @@ class ArrivalBuffer(Generic[_T]):
 
     def pop(self) -> _T | object:
         return self._queue.popleft() if self._queue else NOTHING
+
+    def take_ready(self) -> list[_T]:
+        """Remove and return everything that arrived, in arrival order."""
+        queue = self._queue
+        if not queue:
+            return _NONE
+        ready = list(queue)
+        queue.clear()
+        return ready
 
     def clear(self) -> None:
         self._queue.clear()

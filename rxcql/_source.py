@@ -22,6 +22,7 @@ EMPTY: Any = object()
 END: Any = object()
 
 _STATEMENT_TYPES = (str, Statement, PreparedStatement)
+_PLAIN_PARAMETERS = frozenset({tuple, list, dict, type(None)})
 
 
 def check_item(index: int, item: Any) -> tuple[Any, Any]:
@@ -32,6 +33,8 @@ def check_item(index: int, item: Any) -> tuple[Any, Any]:
         statement, parameters = item[0], item[1]
     else:
         raise InvalidItemError(index, item, "is not a (statement, parameters) pair")
+    if type(parameters) in _PLAIN_PARAMETERS and isinstance(statement, _STATEMENT_TYPES):
+        return statement, parameters  # the common case, without the ABC checks below
     if not isinstance(statement, _STATEMENT_TYPES):
         raise InvalidItemError(
             index,
@@ -84,6 +87,13 @@ class IterableSource:
             raise InputIteratorError(self._pulled, exc) from exc
         index = self._pulled
         self._pulled = index + 1
+        if (
+            type(item) is tuple
+            and len(item) == 2
+            and type(item[1]) in _PLAIN_PARAMETERS
+            and isinstance(item[0], _STATEMENT_TYPES)
+        ):
+            return item  # the common case, checked inline (this runs once per statement)
         return check_item(index, item)
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 from ._errors import IOThreadBlockingError
 
 _local = threading.local()
+#: The thread-local marker itself, for hot paths that set ``depth`` without a ``with``.
+thread_marker = _local
 
 
 class in_callback:  # noqa: N801 - used as a lowercase context manager, like contextlib's
