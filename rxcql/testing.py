@@ -203,6 +203,8 @@ class FakeSession:
         rows: ``rows(statement, parameters)`` gives a statement's rows (default ``[parameters]``).
         pages: ``pages(statement, parameters)`` gives a list of pages of rows, for paging tests.
         seed: seed of the ``"random"`` order.
+        hold: ``hold(index)`` true keeps that statement's future in :attr:`held`, incomplete,
+            until :meth:`release` (e.g. a slow statement 0, for head-of-line blocking).
     """
 
     def __init__(
@@ -217,6 +219,7 @@ class FakeSession:
         rows: Callable[[Any, Any], list[Any]] | None = None,
         pages: Callable[[Any, Any], Sequence[list[Any]]] | None = None,
         seed: int | None = 0,
+        hold: Callable[[int], bool] | None = None,
     ) -> None:
         if mode not in ("thread", "sync", "manual"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -230,6 +233,9 @@ class FakeSession:
         self.rows = rows or _default_rows
         self.pages = pages
         self.is_shutdown = False
+        self.hold = hold
+        #: Futures kept back by ``hold``, until :meth:`release`.
+        self.held: list[FakeResponseFuture] = []
         self._random = random.Random(seed)
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, FakeResponseFuture]] = []
@@ -340,7 +346,29 @@ class FakeSession:
             return float(self.latency(index))
         return float(self.latency)
 
-    def _schedule(self, future: FakeResponseFuture) -> None:
+    def release(self) -> None:
+        """Let the futures kept back by ``hold`` complete (as the mode completes futures)."""
+        with self._cond:
+            held, self.held = self.held, []
+        for future in held:
+            self._schedule(future, holding=False)
+
+    def wait_idle(self, timeout: float = 10.0, in_flight: int = 0) -> bool:
+        """Wait until at most ``in_flight`` futures are incomplete; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.in_flight > in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def _schedule(self, future: FakeResponseFuture, holding: bool = True) -> None:
+        if holding and self.hold is not None and future._page == 0 and self.hold(future.index):
+            with self._cond:
+                self.held.append(future)
+            return
         if self.mode == "sync":
             future.complete()
             return
@@ -350,12 +378,13 @@ class FakeSession:
                 return
             due = time.monotonic() + self._delay(future.index)
             heapq.heappush(self._heap, (due, next(self._seq), future))
-            self._cond.notify()
+            self._cond.notify_all()
 
     def _finished(self, future: FakeResponseFuture) -> None:
         with self._cond:
             if future._page <= 1:
                 self.in_flight -= 1
+                self._cond.notify_all()
 
     def _complete_loop(self) -> None:
         heap = self._heap

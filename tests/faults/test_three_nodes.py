@@ -1,0 +1,133 @@
+"""A node of a three-node cluster stops in the middle of a QUORUM write run.
+
+The cluster is ``scripts/cassandra_cluster.py``'s: 127.0.0.1-3, CQL port 19042, started one node
+at a time (a running one is reused). Keyspace RF 3, writes at QUORUM through ``rxcql.execute``;
+after a quarter of the results, node3 gets SIGTERM (it drains and exits) while the writes go on.
+Two replicas of three still make a quorum and the driver's default retry policy sends requests
+caught on node3's closing connections to another node, so no write may fail, and every row must
+read back at QUORUM with node3 still down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import cassandra_cluster
+import pytest
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.query import SimpleStatement
+
+import rxcql
+from rxcql.testing import RecordingObserver
+
+from .support import failures
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+ROWS = 20_000
+STOP_AFTER = 5_000
+VICTIM = 2  # node3: not the seed
+
+
+@dataclass
+class ThreeNodes:
+    specs: list[cassandra_cluster.NodeSpec]
+    started: bool
+    start_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def three_nodes() -> Iterator[ThreeNodes]:
+    specs = cassandra_cluster.cluster_specs()
+    began = time.monotonic()
+    try:
+        infos = cassandra_cluster.start(specs, echo=lambda line: None)
+    except Exception as error:
+        pytest.fail(f"the three-node cluster did not start: {error}", pytrace=False)
+    started = any(info.started for info in infos)
+    nodes = ThreeNodes(specs, started, time.monotonic() - began)
+    try:
+        yield nodes
+    finally:
+        if started:
+            cassandra_cluster.stop(specs)
+        else:  # a cluster someone else started: leave it whole, as found
+            cassandra_cluster.start_node(specs[VICTIM], keep_data=True, echo=lambda line: None)
+
+
+@pytest.fixture
+def quorum_session(three_nodes: ThreeNodes) -> Iterator[Session]:
+    profile = ExecutionProfile(consistency_level=ConsistencyLevel.QUORUM, request_timeout=20.0)
+    cluster = Cluster(
+        contact_points=[spec.contact_point for spec in three_nodes.specs],
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    session = cluster.connect()
+    keyspace = f"rxcql_three_{uuid.uuid4().hex[:8]}"
+    session.execute(
+        f"CREATE KEYSPACE {keyspace} "
+        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}"
+    )
+    session.set_keyspace(keyspace)
+    try:
+        yield session
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.timeout(1800)
+def test_quorum_writes_survive_a_node_stopping_mid_run(
+    three_nodes: ThreeNodes, quorum_session: Session
+) -> None:
+    session = quorum_session
+    session.execute("CREATE TABLE rows (id int PRIMARY KEY, payload text)")
+    insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
+    victim = three_nodes.specs[VICTIM]
+    reached = threading.Event()
+    stopped_at: dict[str, float] = {}
+    observer = RecordingObserver(on_item=lambda r: reached.set() if r.index == STOP_AFTER else None)
+
+    def stop_victim() -> None:
+        if reached.wait(600):
+            stopped_at["signalled"] = observer.count
+            cassandra_cluster.stop_node(victim)  # SIGTERM, then waits until the JVM exited
+            stopped_at["exited"] = observer.count
+
+    stopper = threading.Thread(target=stop_victim, daemon=True)
+    stopper.start()
+    began = time.monotonic()
+    subscription = rxcql.execute(
+        session,
+        ((insert, (i, f"payload-{i}")) for i in range(ROWS)),
+        concurrency=64,
+        raise_on_first_error=False,
+    ).subscribe(observer)
+    try:
+        observer.wait(900)
+    finally:
+        subscription.dispose()
+        reached.set()
+        stopper.join(120)
+    run_seconds = time.monotonic() - began
+
+    select = SimpleStatement("SELECT id, payload FROM rows", fetch_size=5_000)
+    stored = {row.id: row.payload for row in session.execute(select)}
+    print(
+        f"\nthree nodes: cluster start {three_nodes.start_seconds:.1f} s "
+        f"({'started' if three_nodes.started else 'reused'}), {ROWS} QUORUM writes "
+        f"{run_seconds:.1f} s; node3 signalled after {stopped_at.get('signalled')} results, "
+        f"exited after {stopped_at.get('exited')}"
+    )
+    assert observer.completed, observer.error
+    assert [r.index for r in observer.items] == list(range(ROWS))
+    assert failures(observer) == {}
+    assert cassandra_cluster.node_pid(victim) is None
+    assert stopped_at["signalled"] < ROWS  # the node went away while writes were running
+    assert stored == {i: f"payload-{i}" for i in range(ROWS)}
