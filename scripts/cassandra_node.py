@@ -374,19 +374,33 @@ _LOGBACK_XML = """<configuration scan="false">
 """
 
 
-def _cassandra_yaml(port: int, storage_port: int, data: Path) -> str:
-    return f"""# Written by scripts/cassandra_node.py for a throwaway single test node.
-cluster_name: rxcql-test
+def _cassandra_yaml(
+    port: int,
+    storage_port: int,
+    data: Path,
+    *,
+    host: str = HOST,
+    seeds: str | None = None,
+    cluster_name: str = "rxcql-test",
+    initial_token: str = "0",
+    auto_bootstrap: bool = True,
+) -> str:
+    """cassandra.yaml of a test node; the keyword arguments serve multi-node clusters
+    (scripts/cassandra_cluster.py): its address, the seeds (``host:storage_port,...``, default
+    itself), its token, and ``auto_bootstrap: false`` for nodes joining an empty cluster."""
+    extra = "" if auto_bootstrap else "auto_bootstrap: false\n"
+    return f"""# Written by scripts/cassandra_node.py for a throwaway test node.
+cluster_name: {cluster_name}
 num_tokens: 1
-initial_token: 0
-partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+initial_token: {initial_token}
+{extra}partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "{HOST}:{storage_port}"
-listen_address: {HOST}
-rpc_address: {HOST}
+      - seeds: "{seeds or f"{host}:{storage_port}"}"
+listen_address: {host}
+rpc_address: {host}
 storage_port: {storage_port}
 native_transport_port: {port}
 start_native_transport: true
@@ -485,7 +499,17 @@ _JDK_ONLY_OPTIONS = (
 )
 
 
-def _jvm_command(java_home: Path, lib: Path, node_dir: Path, heap: str) -> list[str]:
+def _jvm_command(
+    java_home: Path,
+    lib: Path,
+    node_dir: Path,
+    heap: str,
+    *,
+    initial_token: str = "0",
+    jmx_port: int | None = None,
+) -> list[str]:
+    """The JVM command line of a node. ``jmx_port`` enables local JMX on that port (off by
+    default, as for the single node; several nodes on one machine need distinct ports)."""
     jamm = sorted(lib.glob("jamm-*.jar"))
     if not jamm:
         raise CassandraNodeError(f"no jamm jar in {lib}; delete {lib.parent} to fetch again")
@@ -508,8 +532,9 @@ def _jvm_command(java_home: Path, lib: Path, node_dir: Path, heap: str) -> list[
         f"-Dcassandra.logdir={node_dir / 'logs'}",
         f"-Dlogback.configurationFile={node_dir / 'logback.xml'}",
         f"-Djava.io.tmpdir={node_dir / 'tmp'}",
-        # Fast start of a single throwaway node.
-        "-Dcassandra.initial_token=0",
+        *([f"-Dcassandra.jmx.local.port={jmx_port}"] if jmx_port is not None else []),
+        # Fast start of a throwaway node.
+        f"-Dcassandra.initial_token={initial_token}",
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.unsafesystem=true",
         "-Dcassandra.test.flush_local_schema_changes=false",
@@ -656,16 +681,22 @@ def _terminate(pid: int, timeout: float) -> None:
 
 
 def _wait_ready(
-    pid: int, port: int, log_path: Path, timeout: float, use_driver: bool
+    pid: int,
+    port: int,
+    log_path: Path,
+    timeout: float,
+    use_driver: bool,
+    *,
+    host: str = HOST,
 ) -> str | None:
-    """Wait until CQL answers; ``None`` if the JVM exited or ``timeout`` passed."""
+    """Wait until CQL answers on ``host:port``; ``None`` if the JVM exited or ``timeout`` passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
             return None
-        if _accepts_tcp(HOST, port, timeout=0.5):
+        if _accepts_tcp(host, port, timeout=0.5):
             if use_driver:
-                version = probe_cql(HOST, port, timeout=min(10.0, deadline - time.monotonic()))
+                version = probe_cql(host, port, timeout=min(10.0, deadline - time.monotonic()))
                 if version:
                     return version
             elif _STARTUP_COMPLETE in log_path.read_text(errors="replace"):

@@ -20,6 +20,7 @@ import rxcql
 from rxcql.testing import FakeSession
 
 Impl = Any
+UNTYPED: Any = rxcql  # for calls that deliberately break the signatures
 
 DRIVER = pytest.param(driver, id="driver")
 RXCQL = pytest.param(rxcql, id="rxcql")
@@ -371,10 +372,10 @@ def test_generator_mode_returns_a_closeable_context_manager() -> None:
 @pytest.mark.parametrize(
     ("call", "error"),
     [
-        (lambda s: rxcql.execute_concurrent(s, pairs(2), results_generator="yes"), TypeError),
-        (lambda s: rxcql.execute_concurrent(s, 5), TypeError),
-        (lambda s: rxcql.execute_concurrent_with_args(s, 42, [(1,)]), TypeError),
-        (lambda s: rxcql.execute_concurrent_with_args(s, "q", None), TypeError),
+        (lambda s: UNTYPED.execute_concurrent(s, pairs(2), results_generator="yes"), TypeError),
+        (lambda s: UNTYPED.execute_concurrent(s, 5), TypeError),
+        (lambda s: UNTYPED.execute_concurrent_with_args(s, 42, [(1,)]), TypeError),
+        (lambda s: UNTYPED.execute_concurrent_with_args(s, "q", None), TypeError),
         (lambda s: rxcql.execute_concurrent_async(s, pairs(2), concurrency=0), ValueError),
     ],
 )
