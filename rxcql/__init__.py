@@ -9,6 +9,7 @@ from . import testing as testing
 from ._compat import execute_concurrent as execute_concurrent
 from ._compat import execute_concurrent_async as execute_concurrent_async
 from ._compat import execute_concurrent_with_args as execute_concurrent_with_args
+from ._controls import Progress as Progress
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
 from ._errors import InputIteratorError as InputIteratorError
@@ -18,6 +19,7 @@ from ._errors import ObserverError as ObserverError
 from ._errors import ReorderError as ReorderError
 from ._errors import RxcqlError as RxcqlError
 from ._errors import SessionClosedError as SessionClosedError
+from ._errors import TooManyErrorsError as TooManyErrorsError
 from ._future import from_response_future as from_response_future
 from ._iterator import ResultIterator as ResultIterator
 from ._results import ExecutionResult as ExecutionResult
@@ -31,10 +33,12 @@ __all__ = [
     "InputIteratorError",
     "InvalidItemError",
     "ObserverError",
+    "Progress",
     "ReorderError",
     "ResultIterator",
     "RxcqlError",
     "SessionClosedError",
+    "TooManyErrorsError",
     "execute",
     "execute_concurrent",
     "execute_concurrent_async",

@@ -41,6 +41,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 from reactivex.disposable import Disposable
 
+from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._errors import ObserverError, SessionClosedError
 from ._future import watch_future
 from ._reorder import ArrivalBuffer, OrderedBuffer
@@ -62,7 +63,11 @@ class Options:
     __slots__ = (
         "concurrency",
         "execution_profile",
+        "max_errors",
+        "max_rate",
         "ordered",
+        "progress",
+        "progress_interval",
         "raise_on_first_error",
         "scheduler",
         "window",
@@ -76,6 +81,10 @@ class Options:
         execution_profile: Any,
         window: int | None,
         scheduler: abc.SchedulerBase | None,
+        max_rate: float | None = None,
+        max_errors: int | float | None = None,
+        progress: ProgressCallback | None = None,
+        progress_interval: float = 0.5,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
@@ -92,12 +101,27 @@ class Options:
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
             raise TypeError(f"scheduler must be a reactivex scheduler, got {scheduler!r:.100}")
+        if max_rate is not None:
+            if isinstance(max_rate, bool) or not isinstance(max_rate, int | float):
+                raise TypeError(f"max_rate must be a number, got {type(max_rate).__name__}")
+            if not max_rate > 0:
+                raise ValueError(f"max_rate must be > 0 statements per second, got {max_rate}")
+        if max_errors is not None:
+            ErrorBudget(max_errors)  # validates
+        if progress is not None and not callable(progress):
+            raise TypeError(f"progress must be a callable, got {type(progress).__name__}")
+        if not isinstance(progress_interval, int | float) or progress_interval < 0:
+            raise ValueError(f"progress_interval must be >= 0 seconds, got {progress_interval!r}")
         self.concurrency = concurrency
         self.raise_on_first_error = raise_on_first_error
         self.ordered = ordered
         self.execution_profile = execution_profile
         self.window = window
         self.scheduler = scheduler
+        self.max_rate = max_rate
+        self.max_errors = max_errors
+        self.progress = progress
+        self.progress_interval = float(progress_interval)
 
 
 def check_session(session: Any) -> None:
@@ -133,6 +157,7 @@ class _Run:
     """
 
     __slots__ = (
+        "_budget",
         "_buffer",
         "_concurrency",
         "_execute_async",
@@ -143,16 +168,24 @@ class _Run:
         "_limit",
         "_lock",
         "_manual",
+        "_next_progress",
         "_observer",
         "_on_stop",
         "_profile",
+        "_progress",
+        "_progress_interval",
         "_raise",
+        "_rate",
         "_session",
         "_source",
+        "_started",
         "_stop_issuing",
         "_terminated",
+        "_timer_pending",
         "_wip",
+        "completed",
         "delivered",
+        "failed",
         "max_buffered",
         "max_in_flight",
     )
@@ -187,8 +220,22 @@ class _Run:
         self._input_done = False
         self._input_error: Exception | None = None
         self._terminated = False
+        self._rate = RateLimiter(options.max_rate) if options.max_rate is not None else None
+        self._timer_pending = False
+        self._budget = (
+            ErrorBudget(options.max_errors)
+            if options.max_errors is not None and not options.raise_on_first_error
+            else None
+        )
+        self._progress = options.progress
+        self._progress_interval = options.progress_interval
+        self._started = time.perf_counter()
+        self._next_progress = self._started + options.progress_interval
         #: Results handed to the observer so far (for tests and progress reporting).
         self.delivered = 0
+        #: Statements finished so far, and how many of them failed.
+        self.completed = 0
+        self.failed = 0
         #: High-water marks, kept for tests and benchmarks: the most futures in flight at once,
         #: and the most statements issued but not yet delivered at once.
         self.max_in_flight = 0
@@ -229,9 +276,17 @@ class _Run:
             if self._terminated:
                 return
             self._in_flight -= 1
+            self.completed += 1
             self._buffer.put(index, result)
-            if not success and self._raise:
-                self._stop_issuing = True
+            if not success:
+                self.failed += 1
+                if self._raise:
+                    self._stop_issuing = True
+                elif self._budget is not None:
+                    too_many = self._budget.exceeded(self.failed, self.completed)
+                    if too_many is not None and self._input_error is None:
+                        self._stop_issuing = self._input_done = True
+                        self._input_error = too_many
             self._wip += 1
             if self._wip != 1:
                 return
@@ -298,8 +353,15 @@ class _Run:
                     delivered = 0
                 ready = buffer.take_ready()
                 credits = 0
+                wake_in = 0.0
                 if not (starved or self._stop_issuing or self._input_done):
                     credits = min(concurrency - self._in_flight, self._limit - self._issued)
+                    if credits > 0 and self._rate is not None:
+                        credits, wake_in = self._rate.take(credits)
+                        if wake_in and self._timer_pending:
+                            wake_in = 0.0  # a wake-up is already on its way
+                        elif wake_in:
+                            self._timer_pending = True
                     if credits > 0:
                         first = self._issued
                         self._issued = first + credits
@@ -311,6 +373,8 @@ class _Run:
                             self.max_buffered = ahead
                     else:
                         credits = 0
+                if wake_in:
+                    self._wake_later(wake_in)
                 if not ready and not credits:
                     if self._in_flight == 0 and self._input_done and not len(buffer):
                         final = self._input_error
@@ -321,6 +385,9 @@ class _Run:
                         return
                     starved = False  # a new signal: a push source may have an item now
                     continue
+
+            if self._progress is not None:
+                self._maybe_report(perf_counter())
 
             # Reorder stage: hand over the results whose turn has come, in order.
             if ready:
@@ -395,7 +462,52 @@ class _Run:
             self._in_flight -= credits
             if reason is not EMPTY:
                 self._input_done = True
-                self._input_error = reason
+                if self._input_error is None:
+                    self._input_error = reason
+
+    def _wake_later(self, delay: float) -> None:
+        """The rate limit ran out of permits: run the drain loop again when one is due."""
+
+        def wake() -> None:
+            with self._lock:
+                self._timer_pending = False
+            self.signal()
+
+        timer = threading.Timer(delay, wake)
+        timer.daemon = True
+        timer.start()
+
+    def snapshot(self, done: bool = False) -> Progress:
+        """The run's counters now, as a :class:`Progress`."""
+        return Progress(
+            issued=self._issued,
+            completed=self.completed,
+            failed=self.failed,
+            in_flight=self._in_flight,
+            delivered=self.delivered,
+            elapsed=time.perf_counter() - self._started,
+            done=done,
+        )
+
+    def _maybe_report(self, now: float) -> None:
+        # Only the thread running the drain loop gets here (outside the lock): the counters are
+        # read without it, a snapshot that may be a statement or two behind.
+        if now < self._next_progress:
+            return
+        self._next_progress = now + self._progress_interval
+        self._report(self.snapshot())
+
+    def _report(self, progress: Progress) -> None:
+        callback = self._progress
+        if callback is None:
+            return
+        try:
+            callback(progress)
+        except Exception:
+            # Progress is a side channel: a failing callback is reported and switched off, the
+            # statements go on.
+            self._progress = None
+            log.exception("an rxcql progress callback raised; progress reporting is off")
 
     def _report_slow(self, took: float) -> None:
         if self._manual:
@@ -414,6 +526,8 @@ class _Run:
             self._terminated = True
             self._buffer.clear()
         self._release()
+        if self._progress is not None:
+            self._report(self.snapshot(done=True))
         observer = self._observer
         try:
             if complete or error is None:
@@ -504,6 +618,10 @@ def execute(
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
     window: int | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    max_rate: float | None = None,
+    max_errors: int | float | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
 ) -> ExecuteObservable:
     """Run statements concurrently, as a cold ``Observable[ExecutionResult]``.
 
@@ -528,6 +646,18 @@ def execute(
             at least ``concurrency``). It bounds memory when a consumer or statement 0 is slow.
         scheduler: deliver results on this reactivex scheduler instead of the driver's IO thread
             (see Threads below).
+        max_rate: the most statements issued per second (a token bucket with bursts of a tenth
+            of a second's worth); None for no limit.
+        max_errors: with ``raise_on_first_error=False``, end the stream with
+            :class:`~rxcql.TooManyErrorsError` once more than this many statements failed (an
+            int), or more than this share of the completed ones (a float in (0, 1), judged after
+            100 completions). Nothing new is issued after that; the results before it are
+            delivered first.
+        progress: called with a :class:`~rxcql.Progress` snapshot at most every
+            ``progress_interval`` seconds while results arrive, and once more (``done=True``)
+            when the stream ends. It runs on the emitting thread (usually the driver's IO
+            thread): keep it short. If it raises, the error is logged and reporting stops.
+        progress_interval: seconds between progress reports.
 
     Returns:
         An :class:`ExecuteObservable` emitting one :class:`~rxcql.ExecutionResult` per
@@ -535,11 +665,13 @@ def execute(
 
     Raises:
         TypeError: (immediately) a session without ``execute_async``, a non-iterable input, or a
-            wrong type for a knob. ValueError: ``concurrency <= 0`` or ``window < concurrency``.
+            wrong type for a knob. ValueError: ``concurrency <= 0``, ``window < concurrency``,
+            ``max_rate <= 0`` or a ``max_errors`` out of range.
         As ``on_error``: the driver's own exception (``raise_on_first_error=True``);
         :class:`~rxcql.InvalidItemError` for a malformed item; :class:`~rxcql.InputIteratorError`
         when the input iterator raises; :class:`~rxcql.ObserverError` when ``on_next`` raises;
-        :class:`~rxcql.SessionClosedError` for a shut-down session. Results of the statements
+        :class:`~rxcql.SessionClosedError` for a shut-down session;
+        :class:`~rxcql.TooManyErrorsError` past ``max_errors``. Results of the statements
         issued before any of these are delivered first.
 
     Threads:
@@ -559,7 +691,16 @@ def execute(
     check_session(session)
     check_iterable(statements_and_parameters)
     options = Options(
-        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler
+        concurrency,
+        raise_on_first_error,
+        ordered,
+        execution_profile,
+        window,
+        scheduler,
+        max_rate,
+        max_errors,
+        progress,
+        progress_interval,
     )
     return ExecuteObservable(session, lambda: IterableSource(statements_and_parameters), options)
 
@@ -574,11 +715,24 @@ def execute_operator(
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
     window: int | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    max_rate: float | None = None,
+    max_errors: int | float | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
 ) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
     """The engine as a pipeable operator; see :func:`rxcql.operators.execute`."""
     check_session(session)
     options = Options(
-        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler
+        concurrency,
+        raise_on_first_error,
+        ordered,
+        execution_profile,
+        window,
+        scheduler,
+        max_rate,
+        max_errors,
+        progress,
+        progress_interval,
     )
 
     def operator(upstream: reactivex.Observable[Any]) -> reactivex.Observable[ExecutionResult]:

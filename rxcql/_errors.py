@@ -71,3 +71,10 @@ class ReorderError(RxcqlError):
     Raised for a duplicate or already-emitted index, for a buffer that would exceed its bound,
     and for a source that completed while indexes were still missing.
     """
+
+
+class TooManyErrorsError(RxcqlError):
+    """A ``raise_on_first_error=False`` run failed more often than its ``max_errors`` allows.
+
+    Delivered as ``on_error`` after the results of every statement issued before it.
+    """

@@ -17,6 +17,7 @@ import reactivex
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
+from .._controls import ProgressCallback
 from .._engine import execute_operator
 from .._reorder import reorder as reorder
 from .._results import ExecutionResult
@@ -35,6 +36,10 @@ def execute(
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
     window: int | None = None,
     scheduler: abc.SchedulerBase | None = None,
+    max_rate: float | None = None,
+    max_errors: int | float | None = None,
+    progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
 ) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
     """Execute each item of an Observable as a CQL statement; the engine as an operator.
 
@@ -52,8 +57,8 @@ def execute(
     Args:
         session: a connected :class:`cassandra.cluster.Session`.
         statement: if given, every item is the parameters for this statement.
-        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler: as for
-            :func:`rxcql.execute`.
+        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler,
+            max_rate, max_errors, progress, progress_interval: as for :func:`rxcql.execute`.
 
     Returns:
         An operator ``Observable[Any] -> Observable[ExecutionResult]``.
@@ -75,4 +80,8 @@ def execute(
         execution_profile=execution_profile,
         window=window,
         scheduler=scheduler,
+        max_rate=max_rate,
+        max_errors=max_errors,
+        progress=progress,
+        progress_interval=progress_interval,
     )

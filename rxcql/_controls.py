@@ -1,0 +1,109 @@
+"""Throughput controls bulk users expect (dsbulk has them): a rate limit, an error budget and
+progress reports. The engine consults them under its lock, once per drain pass."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ._errors import TooManyErrorsError
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a run, handed to the ``progress`` callback of :func:`rxcql.execute`.
+
+    Attributes:
+        issued: statements sent to the driver so far.
+        completed: statements finished (successes and failures).
+        failed: statements that failed.
+        in_flight: statements sent and not finished.
+        delivered: results handed to the consumer.
+        elapsed: seconds since the run started.
+        done: True for the last report of a run (sent when the stream ends).
+    """
+
+    issued: int
+    completed: int
+    failed: int
+    in_flight: int
+    delivered: int
+    elapsed: float
+    done: bool = False
+
+    @property
+    def rate(self) -> float:
+        """Completed statements per second, over the whole run so far."""
+        return self.completed / self.elapsed if self.elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` statements per second, with bursts of ``burst``.
+
+    Not thread-safe; the engine calls it under its lock.
+    """
+
+    __slots__ = ("_burst", "_last", "_rate", "_tokens")
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self._rate = float(rate)
+        # A burst of a tenth of a second's worth keeps wake-ups few without overshooting much.
+        self._burst = burst if burst is not None else max(1.0, self._rate / 10)
+        self._tokens = 1.0
+        self._last = time.monotonic()
+
+    def take(self, wanted: int) -> tuple[int, float]:
+        """Up to ``wanted`` permits now; and, if that is none, seconds until the next one."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        if granted:
+            return granted, 0.0
+        return 0, (1.0 - self._tokens) / self._rate
+
+
+class ErrorBudget:
+    """Stops a ``raise_on_first_error=False`` run after too many failures.
+
+    ``max_errors`` is a count (an int: stop when failures exceed it) or a fraction in (0, 1) of the
+    completed statements (stop when, after at least ``min_sample`` completions, the failed share
+    exceeds it).
+    """
+
+    __slots__ = ("_count", "_fraction", "_min_sample")
+
+    def __init__(self, max_errors: int | float, min_sample: int = 100) -> None:
+        if isinstance(max_errors, bool) or not isinstance(max_errors, int | float):
+            raise TypeError(f"max_errors must be an int or a float, got {max_errors!r}")
+        if isinstance(max_errors, int):
+            if max_errors < 0:
+                raise ValueError(f"max_errors must be >= 0, got {max_errors}")
+            self._count: int | None = max_errors
+            self._fraction: float | None = None
+        else:
+            if not 0 < max_errors < 1:
+                raise ValueError(f"a fractional max_errors must be in (0, 1), got {max_errors}")
+            self._count = None
+            self._fraction = max_errors
+        self._min_sample = min_sample
+
+    def exceeded(self, failed: int, completed: int) -> TooManyErrorsError | None:
+        if self._count is not None:
+            if failed > self._count:
+                return TooManyErrorsError(
+                    f"{failed} statements failed, more than max_errors={self._count}"
+                )
+            return None
+        assert self._fraction is not None
+        if completed >= self._min_sample and failed > self._fraction * completed:
+            return TooManyErrorsError(
+                f"{failed} of {completed} statements failed ({failed / completed:.1%}), more "
+                f"than max_errors={self._fraction:.1%}"
+            )
+        return None
