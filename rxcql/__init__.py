@@ -9,6 +9,11 @@ from . import testing as testing
 from ._compat import execute_concurrent as execute_concurrent
 from ._compat import execute_concurrent_async as execute_concurrent_async
 from ._compat import execute_concurrent_with_args as execute_concurrent_with_args
+from ._consumers import AsyncResultIterator as AsyncResultIterator
+from ._consumers import ResultIterator as ResultIterator
+from ._consumers import aiterate as aiterate
+from ._consumers import collect as collect
+from ._consumers import iterate as iterate
 from ._controls import Progress as Progress
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
@@ -21,29 +26,40 @@ from ._errors import RxcqlError as RxcqlError
 from ._errors import SessionClosedError as SessionClosedError
 from ._errors import TooManyErrorsError as TooManyErrorsError
 from ._future import from_response_future as from_response_future
-from ._iterator import ResultIterator as ResultIterator
 from ._results import ExecutionResult as ExecutionResult
+from ._rows import Page as Page
+from ._rows import RowsObservable as RowsObservable
+from ._rows import stream_rows as stream_rows
+from ._rows import stream_rows_many as stream_rows_many
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AsyncResultIterator",
     "ExecuteObservable",
     "ExecutionResult",
     "IOThreadBlockingError",
     "InputIteratorError",
     "InvalidItemError",
     "ObserverError",
+    "Page",
     "Progress",
     "ReorderError",
     "ResultIterator",
+    "RowsObservable",
     "RxcqlError",
     "SessionClosedError",
     "TooManyErrorsError",
+    "aiterate",
+    "collect",
     "execute",
     "execute_concurrent",
     "execute_concurrent_async",
     "execute_concurrent_with_args",
     "from_response_future",
+    "iterate",
     "operators",
+    "stream_rows",
+    "stream_rows_many",
     "testing",
 ]

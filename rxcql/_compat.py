@@ -16,8 +16,8 @@ from typing import Any, Literal, overload
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
+from ._consumers import ResultIterator
 from ._engine import check_iterable, execute
-from ._iterator import ResultIterator
 from ._results import ExecutionResult
 from ._source import _STATEMENT_TYPES
 from ._threads import ensure_not_io_thread

@@ -61,7 +61,7 @@ class RateLimiter:
         now = time.monotonic()
         self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
         self._last = now
-        granted = min(wanted, int(self._tokens))
+        granted = min(wanted, int(self._tokens + 1e-9))
         self._tokens -= granted
         if granted:
             return granted, 0.0

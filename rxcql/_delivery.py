@@ -19,7 +19,6 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ._errors import ObserverError
-from ._results import ExecutionResult
 
 log = logging.getLogger("rxcql")
 
@@ -36,7 +35,7 @@ def ack_interval(window: int, concurrency: int) -> int:
     return max(1, (window - concurrency) // 4)
 
 
-class Mailbox(abc.ObserverBase[ExecutionResult]):
+class Mailbox(abc.ObserverBase[Any]):
     """Observer that queues results and terminal signals for another thread.
 
     ``wake`` is called (on the emitting thread) when the consumer may be waiting: when the queue
@@ -47,13 +46,13 @@ class Mailbox(abc.ObserverBase[ExecutionResult]):
 
     def __init__(self, wake: Callable[[], None]) -> None:
         self._lock = threading.Lock()
-        self._queue: deque[ExecutionResult] = deque()
+        self._queue: deque[Any] = deque()
         self._done = False
         self._error: Exception | None = None
         self._wake = wake
         self._woken = False
 
-    def on_next(self, value: ExecutionResult) -> None:
+    def on_next(self, value: Any) -> None:
         with self._lock:
             self._queue.append(value)
             if self._woken:
@@ -78,7 +77,7 @@ class Mailbox(abc.ObserverBase[ExecutionResult]):
     def on_completed(self) -> None:
         self._terminate(None)
 
-    def take(self) -> tuple[deque[ExecutionResult], bool, Exception | None]:
+    def take(self) -> tuple[deque[Any], bool, Exception | None]:
         """Everything queued so far, and whether (and how) the stream has ended.
 
         Re-arms the wake-up: the next emission after this call wakes the consumer again.
@@ -94,7 +93,7 @@ class Mailbox(abc.ObserverBase[ExecutionResult]):
         return bool(self._queue) or self._done
 
 
-class ScheduledObserver(abc.ObserverBase[ExecutionResult]):
+class ScheduledObserver(abc.ObserverBase[Any]):
     """Delivers to ``observer`` on ``scheduler``, acknowledging each delivery as new demand.
 
     This is what ``rxcql.execute(..., scheduler=...)`` uses: the IO thread only queues, and a slow
@@ -102,7 +101,7 @@ class ScheduledObserver(abc.ObserverBase[ExecutionResult]):
     """
 
     def __init__(
-        self, observer: abc.ObserverBase[ExecutionResult], scheduler: abc.SchedulerBase, window: int
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase, window: int
     ) -> None:
         self._observer = observer
         self._scheduler = scheduler
@@ -118,7 +117,7 @@ class ScheduledObserver(abc.ObserverBase[ExecutionResult]):
     def is_stopped(self) -> bool:
         return self._stopped
 
-    def on_next(self, value: ExecutionResult) -> None:
+    def on_next(self, value: Any) -> None:
         self._mailbox.on_next(value)
 
     def on_error(self, error: Exception) -> None:
@@ -152,9 +151,7 @@ class ScheduledObserver(abc.ObserverBase[ExecutionResult]):
                     self._stopped = True
                     if run is not None:
                         run.dispose()
-                    failure = ObserverError(
-                        f"observer.on_next raised on the result of statement {item.index}: {exc!r}"
-                    )
+                    failure = ObserverError(f"observer.on_next raised on {item!r:.100}: {exc!r}")
                     failure.__cause__ = exc
                     self._signal_end(failure)
                     return Disposable()

@@ -42,6 +42,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
+from ._delivery import ack_interval
 from ._errors import ObserverError, SessionClosedError
 from ._future import watch_future
 from ._reorder import ArrivalBuffer, OrderedBuffer
@@ -561,6 +562,15 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
     @property
     def options(self) -> Options:
         return self._options
+
+    @property
+    def ack_every(self) -> int:
+        """How many deliveries rxcql's consumers acknowledge at once."""
+        return ack_interval(self._options.window, self._options.concurrency)
+
+    @property
+    def flatten(self) -> bool:
+        return False
 
     def _new_run(self, observer: abc.ObserverBase[ExecutionResult], manual: bool) -> _Run | None:
         if session_closed(self._session):

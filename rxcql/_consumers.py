@@ -1,0 +1,327 @@
+"""Consumers on the caller's thread or event loop, driving the engine with explicit demand.
+
+The emitting thread (usually the driver's IO thread) only appends to a :class:`Mailbox` and wakes
+the consumer when it was empty; the consumer acknowledges what it has taken, and only
+acknowledged items free credits. So at most a window of statements (or pages of rows) is ever
+fetched ahead of the loop that reads them, however slow it is.
+
+* :class:`ResultIterator`: a blocking iterator (``for result in ...``).
+* :class:`AsyncResultIterator`: an async iterator (``async for result in ...``) that delivers
+  on the caller's asyncio event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+from ._delivery import DemandHandle, Mailbox
+from ._threads import ensure_not_io_thread
+
+_DONE: Any = object()
+
+
+class DemandObservable(Protocol):
+    """What a consumer needs of an rxcql Observable (``execute`` or the row streams)."""
+
+    def subscribe_with_demand(
+        self, observer: Any, initial_demand: int | None = None
+    ) -> DemandHandle | None: ...
+
+    @property
+    def ack_every(self) -> int: ...
+
+    @property
+    def flatten(self) -> bool: ...
+
+
+class _Consumer:
+    """The state both consumers share: the mailbox, the local batch and the acknowledgements.
+
+    Mailbox items are results (``flatten`` false: each is yielded and acknowledged) or pages of
+    rows (``flatten`` true: their rows are yielded, and a page is acknowledged once its last row
+    was taken).
+    """
+
+    def __init__(self, observable: DemandObservable) -> None:
+        self._observable = observable
+        self._mailbox = Mailbox(self._wake)
+        self._local: deque[Any] = deque()
+        self._rows: Iterator[Any] | None = None
+        self._flatten = observable.flatten
+        self._ack_every = observable.ack_every
+        self._unacked = 0
+        self._ended = False
+        self._run: DemandHandle | None = None
+
+    def _wake(self) -> None:
+        raise NotImplementedError
+
+    def _next_local(self) -> Any:
+        """The next item from what was already taken, or _DONE if it must take more."""
+        while True:
+            rows = self._rows
+            if rows is not None:
+                row = next(rows, _DONE)
+                if row is not _DONE:
+                    return row
+                self._rows = None
+                self._acknowledge_one()
+            local = self._local
+            if not local:
+                return _DONE
+            item = local.popleft()
+            if self._flatten:
+                self._rows = iter(item)
+                continue
+            self._acknowledge_one()
+            return item
+
+    def _acknowledge_one(self) -> None:
+        self._unacked += 1
+        if self._unacked >= self._ack_every:
+            self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        run = self._run
+        if self._unacked and run is not None:
+            run.request(self._unacked)
+        self._unacked = 0
+
+    def _take(self) -> bool:
+        """Move what the mailbox holds into the local batch. True if it got something; raises
+        the stream's error, or StopIteration at its end; False if the consumer must wait."""
+        batch, done, error = self._mailbox.take()
+        if batch:
+            self._local.extend(batch)
+            return True
+        if done:
+            self._ended = True
+            self._run = None
+            if error is not None:
+                raise error
+            raise StopIteration
+        return False
+
+    def close(self) -> None:
+        """Stop: nothing more is issued or fetched; what was not read yet is dropped."""
+        if self._ended:
+            return
+        self._ended = True
+        self._local.clear()
+        self._rows = None
+        run, self._run = self._run, None
+        if run is not None:
+            run.dispose()
+
+    @property
+    def run(self) -> DemandHandle | None:
+        """The engine's handle (with its counters), or None before the start and after the end."""
+        return self._run
+
+    def __del__(self) -> None:
+        run = getattr(self, "_run", None)
+        if run is not None:
+            run.dispose()
+
+
+class ResultIterator(_Consumer, Iterator[Any]):
+    """Iterate an rxcql Observable on the calling thread, with backpressure.
+
+    Items come in the order the observable gives them (input order for
+    ``rxcql.execute(..., ordered=True)``). An error of the stream is raised from ``next()``
+    when the consumer reaches it, after every item before it.
+
+    The loop body may block, sleep or run synchronous queries on the same session: items are
+    delivered on the consumer's thread, never on the driver's IO thread. :meth:`close` (or leaving
+    a ``with`` block, or dropping the iterator) stops the issuing of statements at once.
+
+    Raises:
+        IOThreadBlockingError: (on creation) when created on the driver's IO thread.
+    """
+
+    def __init__(self, observable: DemandObservable) -> None:
+        ensure_not_io_thread("iterating rxcql results")
+        super().__init__(observable)
+        self._cond = threading.Condition(threading.Lock())
+        self._waiting = False
+        self._run = observable.subscribe_with_demand(self._mailbox)
+        if self._run is None:  # the session was shut down: the mailbox holds the error
+            self._take()
+
+    def _wake(self) -> None:
+        # On the emitting thread (usually the IO thread): never blocks beyond this short lock.
+        with self._cond:
+            if self._waiting:
+                self._cond.notify()
+
+    def __iter__(self) -> ResultIterator:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            item = self._next_local()
+            if item is not _DONE:
+                return item
+            if self._ended:
+                raise StopIteration
+            self._acknowledge()  # give back the credits of what was consumed before waiting
+            while not self._take():
+                with self._cond:
+                    self._waiting = True
+                    # An emission after take() calls _wake, which needs this lock: checking
+                    # and waiting under it cannot miss a wake-up.
+                    if not self._mailbox.ready():
+                        self._cond.wait()
+                    self._waiting = False
+
+    def __enter__(self) -> ResultIterator:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
+    """Iterate an rxcql Observable with ``async for``, on the caller's event loop.
+
+    The run starts at the first ``__anext__``, on the running loop. Items are handed over on the
+    loop's thread (the IO thread only queues them and wakes the loop with one
+    ``call_soon_threadsafe`` per batch); a slow ``async for`` body slows the issuing of
+    statements, since only consumed items free credits. Cancelling the task that awaits the next
+    item, :meth:`aclose`, leaving an ``async with`` block or dropping the iterator stops the run.
+
+    Acknowledgements issue the next statements on the loop's thread: ``execute_async`` does not
+    wait for the network, it costs tens of microseconds per statement.
+    """
+
+    def __init__(self, observable: DemandObservable) -> None:
+        super().__init__(observable)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._started = False
+
+    def _wake(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if threading.get_ident() == self._loop_thread:
+            self._set_waiter()
+            return
+        try:
+            loop.call_soon_threadsafe(self._set_waiter)
+        except RuntimeError:  # the loop was closed under us: nobody is listening any more
+            self.close()
+
+    def _set_waiter(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __aiter__(self) -> AsyncResultIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._started:
+            self._started = True
+            self._loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._run = self._observable.subscribe_with_demand(self._mailbox)
+        while True:
+            item = self._next_local()
+            if item is not _DONE:
+                return item
+            if self._ended:
+                raise StopAsyncIteration
+            self._acknowledge()
+            while True:
+                try:
+                    if self._take():
+                        break
+                except StopIteration:
+                    raise StopAsyncIteration from None
+                assert self._loop is not None
+                waiter = self._waiter = self._loop.create_future()
+                if self._mailbox.ready():
+                    continue
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    self.close()
+                    raise
+                finally:
+                    self._waiter = None
+
+    async def aclose(self) -> None:
+        """Stop the run (like :meth:`close`); for ``contextlib.aclosing`` and ``async with``."""
+        self.close()
+
+    async def __aenter__(self) -> AsyncResultIterator:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def iterate(observable: DemandObservable) -> ResultIterator:
+    """A blocking, backpressured iterator over ``rxcql.execute(...)`` or a row stream.
+
+    Example:
+        >>> with rxcql.iterate(rxcql.execute(session, statements)) as results:
+        ...     for result in results:
+        ...         handle(result)      # may block; issuing waits for it
+
+    Raises:
+        IOThreadBlockingError: when called on the driver's IO thread.
+        TypeError: for an observable that is not one of rxcql's.
+    """
+    _check(observable)
+    return ResultIterator(observable)
+
+
+def aiterate(observable: DemandObservable) -> AsyncResultIterator:
+    """An ``async for`` iterator over ``rxcql.execute(...)`` or a row stream.
+
+    Example:
+        >>> async for result in rxcql.aiterate(rxcql.execute(session, statements)):
+        ...     await handle(result)
+
+    Raises:
+        TypeError: for an observable that is not one of rxcql's.
+    """
+    _check(observable)
+    return AsyncResultIterator(observable)
+
+
+async def collect(observable: DemandObservable) -> list[Any]:
+    """Await every item of ``rxcql.execute(...)`` or a row stream, as a list.
+
+    The awaitable list form of :func:`aiterate`; the stream's error is raised. Cancelling the
+    awaiting task stops the run.
+    """
+    _check(observable)
+    async with AsyncResultIterator(observable) as items:
+        return [item async for item in items]
+
+
+def _check(observable: Any) -> None:
+    if not callable(getattr(observable, "subscribe_with_demand", None)):
+        raise TypeError(
+            "expected an Observable from rxcql.execute, rxcql.stream_rows or "
+            f"rxcql.stream_rows_many, got {type(observable).__name__}"
+        )
