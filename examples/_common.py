@@ -1,0 +1,69 @@
+"""Shared by the examples: a session on the configured cluster, or on a local node started here.
+
+``RXCQL_CONTACT_POINTS=host:port,...`` points the examples at an existing cluster. Without it they
+use a node already answering on 127.0.0.1:9042, or start one with the project's
+``scripts/cassandra`` machinery (Cassandra 5.0 from Maven Central) and stop it when they exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from pathlib import Path
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import RoundRobinPolicy
+
+import rxcql
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import cassandra_node
+
+KEYSPACE = "rxcql_examples"
+
+
+def connect(keyspace: str = KEYSPACE) -> Session:
+    """A session on ``keyspace`` (created if missing, SimpleStrategy RF 1)."""
+    contact_points = cassandra_node.contact_points_from_env()
+    if contact_points is None:
+        if not cassandra_node.probe_cql():
+            print("no Cassandra configured or running: starting a local node", file=sys.stderr)
+            info = cassandra_node.start()
+            if info.started:
+                atexit.register(cassandra_node.stop, cassandra_node.DEFAULT_PORT)
+                print(f"started in {info.startup_seconds:.1f} s", file=sys.stderr)
+        contact_points = [(cassandra_node.HOST, cassandra_node.DEFAULT_PORT)]
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=60)
+    cluster = Cluster(
+        contact_points=contact_points,
+        protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    )
+    atexit.register(cluster.shutdown)
+    session = cluster.connect()
+    session.execute(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} "
+        "WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    session.set_keyspace(keyspace)
+    return session
+
+
+class ProgressBar:
+    """A ``progress=`` callback for :func:`rxcql.execute` that draws a bar on stderr."""
+
+    def __init__(self, total: int, label: str = "", width: int = 30) -> None:
+        self.total = total
+        self.label = label
+        self.width = width
+
+    def __call__(self, progress: rxcql.Progress) -> None:
+        share = progress.completed / self.total if self.total else 1.0
+        filled = int(share * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        line = (
+            f"\r{self.label}[{bar}] {progress.completed:>9,}/{self.total:,} "
+            f"{progress.rate:>9,.0f}/s  in flight {progress.in_flight:>4}  "
+            f"failed {progress.failed}"
+        )
+        print(line, end="\n" if progress.done else "", file=sys.stderr, flush=True)
