@@ -54,7 +54,7 @@ def test_engine_under_random_completions_failures_pauses_and_disposal(
     sync_failures = data.draw(st.frozensets(indexes, max_size=5), label="sync failures")
     async_failures = data.draw(st.frozensets(indexes, max_size=5), label="async failures")
     dispose_after = data.draw(st.one_of(st.none(), st.integers(0, 300)), label="dispose after")
-    errors = {i: RuntimeError(f"sync {i}") for i in sync_failures}
+    errors: dict[int, Exception] = {i: RuntimeError(f"sync {i}") for i in sync_failures}
     errors.update({i: ValueError(f"async {i}") for i in async_failures - sync_failures})
     threads_before = threading.active_count()
 
