@@ -1,0 +1,474 @@
+"""Tables (Markdown) from a run's results, the machine description, and docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cassandra.concurrent
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks.md"
+PLOT = ROOT / "docs" / "img" / "scaling.png"
+
+FLOOR = "floor"
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kib = next(
+        (
+            int(line.split()[1])
+            for line in _read("/proc/meminfo").splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
+    dirty = _git("status", "--porcelain", "--", "rxcql")
+
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    compiled = not str(cassandra.concurrent.__file__).endswith(".py")
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cassandra_driver": version("cassandra-driver")
+        + (" (Cython-compiled modules)" if compiled else " (pure Python)"),
+        "reactivex": version("reactivex"),
+        "rxcql": version("rxcql")
+        + (f" @ {_git('rev-parse', '--short', 'HEAD')}" if _git("rev-parse", "HEAD") else "")
+        + (" + uncommitted changes in rxcql/" if dirty else ""),
+        "load_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+
+
+# -- formatting -----------------------------------------------------------------------------------
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _per_stmt_us(sample: dict[str, Any], what: str = "wall") -> float:
+    return float(_median(sample[what]) / sample["n"] * 1e6)
+
+
+def _throughput(sample: dict[str, Any]) -> float:
+    return float(sample["n"] / _median(sample["wall"]))
+
+
+def _mb(n: float | None) -> str:
+    return "—" if n is None else f"{n / 1e6:,.1f} MB"
+
+
+def _ratio(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}x"
+
+
+def fake_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -> str:
+    samples: dict[str, Any] = part["samples"]
+    no_gc: dict[str, Any] = part.get("samples_gc_off", {})
+    rows = []
+    for key, (label, baseline) in labels.items():
+        if key not in samples:
+            rows.append([f"`{key}` {label}", "n/a (not available)", "", "", "", "", ""])
+            continue
+        s = samples[key]
+        us, cpu = _per_stmt_us(s), _per_stmt_us(s, "cpu")
+        vs_driver = us / _per_stmt_us(samples[baseline]) if baseline in samples else None
+        vs_floor = us / _per_stmt_us(samples[FLOOR]) if FLOOR in samples else None
+        base_label = "" if baseline is None else f" vs `{baseline}`"
+        rows.append(
+            [
+                f"`{key}` {label}",
+                f"{us:.2f}",
+                f"{cpu:.2f}",
+                _ratio(vs_driver) + base_label,
+                _ratio(vs_floor),
+                f"{_per_stmt_us(no_gc[key]):.2f}" if key in no_gc else "—",
+                str(len(s["wall"])),
+            ]
+        )
+    return table(
+        [
+            "contender",
+            "µs / statement (median wall)",
+            "CPU µs / statement",
+            "vs driver",
+            "vs floor",
+            "µs / statement, collector off",
+            "runs",
+        ],
+        rows,
+    )
+
+
+def node_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -> str:
+    out = []
+    for op in ("insert", "select"):
+        runs = [r for r in part["runs"] if r["op"] == op]
+        if not runs:
+            continue
+        concurrencies = [r["concurrency"] for r in runs]
+        header = ["contender"] + [f"c={c}: stmt/s (vs driver) · CPU µs/stmt" for c in concurrencies]
+        rows = []
+        for key, (_label, baseline) in labels.items():
+            row: list[object] = [f"`{key}`"]
+            for run in runs:
+                samples = run["samples"]
+                if key not in samples:
+                    row.append("n/a")
+                    continue
+                tput = _throughput(samples[key])
+                ratio = tput / _throughput(samples[baseline]) if baseline in samples else None
+                cell = f"{tput:,.0f}"
+                if ratio is not None:
+                    cell += f" ({ratio:.2f}x)"
+                cell += f" · {_per_stmt_us(samples[key], 'cpu'):.0f}"
+                row.append(cell)
+            rows.append(row)
+        what = "prepared INSERT" if op == "insert" else "prepared SELECT by key"
+        out.append(
+            f"**{what}**, {runs[0]['samples'][next(iter(runs[0]['samples']))]['n']:,} "
+            f"statements per run\n\n" + table(header, rows)
+        )
+    return "\n\n".join(out)
+
+
+def big_section(big: dict[str, Any]) -> str:
+    rows = [
+        [
+            f"`{key}`",
+            f"{b['n']:,}",
+            f"{b['wall']:.1f} s",
+            f"{b['n'] / b['wall']:,.0f}",
+            f"{b['cpu'] / b['n'] * 1e6:.0f}",
+            f"{b['spot_found']}/{b['spot_checked']}",
+        ]
+        for key, b in big.items()
+    ]
+    return table(
+        ["contender", "statements", "wall time", "stmt/s", "CPU µs/stmt", "keys read back"], rows
+    )
+
+
+def memory_section(runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in runs:
+        problem = r.get("problem")
+        ahead = None
+        if "issued" in r:
+            ahead = r["issued"] - r.get("consumed", 0)
+        rows.append(
+            [
+                r["scenario"],
+                f"{r['n']:,}",
+                r["contender"],
+                _mb(r.get("peak_growth")) if not problem else f"FAILED: {problem}",
+                f"{r.get('wall', 0):.1f} s",
+                f"{r.get('consumed', 0):,}",
+                f"{r.get('issued', 0):,}",
+                "—" if ahead is None else f"{ahead:,}",
+                "—"
+                if r.get("issued_at_first_result") is None
+                else f"{r['issued_at_first_result']:,}",
+            ]
+        )
+    return table(
+        [
+            "scenario",
+            "N",
+            "contender",
+            "peak RSS growth",
+            "wall",
+            "results read",
+            "statements issued",
+            "issued, not read",
+            "issued before result 0 was read",
+        ],
+        rows,
+    )
+
+
+def scaling_section(part: dict[str, Any]) -> str:
+    rows = []
+    for point in part["points"]:
+        s = point["samples"]
+        d, r = s.get("driver_list"), s.get("rxcql_list")
+        if d is None or r is None:
+            continue
+        rows.append(
+            [
+                point["concurrency"],
+                f"{d['n']:,}",
+                f"{_throughput(d):,.0f}",
+                f"{_throughput(r):,.0f}",
+                f"{_throughput(r) / _throughput(d):.2f}x",
+                f"{_per_stmt_us(d, 'cpu'):.0f}",
+                f"{_per_stmt_us(r, 'cpu'):.0f}",
+            ]
+        )
+    return table(
+        [
+            "concurrency",
+            "statements",
+            "driver stmt/s",
+            "rxcql stmt/s",
+            "rxcql / driver",
+            "driver CPU µs/stmt",
+            "rxcql CPU µs/stmt",
+        ],
+        rows,
+    )
+
+
+# -- targets --------------------------------------------------------------------------------------
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+    """The issue's targets, each measured against this run (reported, never asserted)."""
+    out = []
+    fake = results.get("fake")
+    if fake:
+        s = fake["samples"]
+        for mine, theirs in (("rxcql_list", "driver_list"), ("rxcql_gen", "driver_gen")):
+            if mine in s and theirs in s:
+                ratio = _per_stmt_us(s[mine]) / _per_stmt_us(s[theirs])
+                verdict = "met" if ratio <= 0.6 else "NOT met"
+                out.append(
+                    f"fake session, `{mine}` cost / `{theirs}` cost = {ratio:.2f}x "
+                    f"(target ≤ 0.6x): {verdict}"
+                )
+    node = results.get("node")
+    if node:
+        for mine, theirs in (("rxcql_list", "driver_list"), ("rxcql_gen", "driver_gen")):
+            ratios = [
+                (
+                    run["op"],
+                    run["concurrency"],
+                    _throughput(run["samples"][mine]) / _throughput(run["samples"][theirs]),
+                )
+                for run in node["runs"]
+                if mine in run["samples"] and theirs in run["samples"]
+            ]
+            if ratios:
+                worst = min(ratios, key=lambda x: x[2])
+                verdict = "met" if worst[2] >= 1.0 else "NOT met"
+                out.append(
+                    f"real node, `{mine}` / `{theirs}` throughput: "
+                    + ", ".join(f"{op} c={c} {r:.2f}x" for op, c, r in ratios)
+                    + f" (target ≥ 1.0x everywhere): {verdict}"
+                )
+    memory = results.get("memory", {}).get("runs")
+    if memory:
+        for contender in ("rxcql", "driver"):
+            for scenario in ("keep_up", "slow", "first_delayed"):
+                by_n = {
+                    r["n"]: r.get("peak_growth")
+                    for r in memory
+                    if r["contender"] == contender and r["scenario"] == scenario
+                }
+                if len(by_n) >= 2 and None not in by_n.values():
+                    small, large = min(by_n), max(by_n)
+                    a, b = by_n[small], by_n[large]
+                    flat = b <= a * 1.5 + 5e6
+                    out.append(
+                        f"memory, {contender} {scenario}: {_mb(a)} at N={small:,}, "
+                        f"{_mb(b)} at N={large:,}: " + ("flat" if flat else "grows")
+                    )
+    return out
+
+
+# -- the whole report -----------------------------------------------------------------------------
+
+METHOD = """\
+## How it is measured
+
+* **Interleaved.** Every repeat runs each contender once, in rotation (A B C … then B C … A), so
+  that drift and noise from the rest of the machine fall on all contenders alike; the tables show
+  the median per contender and ratios of medians.
+* **Verified.** Every contender checks its own results: the count, that every statement
+  succeeded, and that result *i* belongs to statement *i* (the fake returns each statement's
+  parameters as its row; for the node, an INSERT's bound key is read back from the future's bound
+  statement, a SELECT's row carries its key). A wrong result stops the benchmark with a failure.
+  List modes are checked after the clock stops; streaming consumers check each result in their
+  loop (the same few attribute reads for all of them).
+* **Same heap at the start of each run**: `gc.collect()` then `gc.freeze()`, so full collections
+  during a run only see what that run allocated. The collector stays on (it is part of the cost).
+* **CPU** is `time.process_time()` over the run: every thread of the client process (the caller,
+  the driver's IO thread or the fake's completion thread).
+* **Contenders.** `floor`: a hand-written refill loop (execute_async + add_callbacks, the next
+  statement issued from the callback; nothing kept, no ordering) — the least any library can cost.
+  `driver_list` / `driver_gen`: `cassandra.concurrent.execute_concurrent` with
+  `results_generator=False` / `True`. `rxcql_list` / `rxcql_gen`: the same calls from rxcql.
+  `rxcql_subscribe`: `rxcql.execute(...)` subscribed with an observer (emissions on the IO
+  thread). `asyncio_iterate` / `asyncio_collect`: `async for r in rxcql.aiterate(...)` and
+  `await rxcql.collect(...)`, n/a when the installed rxcql does not have them yet. "vs driver"
+  compares list-style contenders (`rxcql_list`, `rxcql_subscribe`, `asyncio_collect`) with
+  `driver_list` and streaming ones (`rxcql_gen`, `asyncio_iterate`) with `driver_gen`.
+* **Fake session** (part 1): `bench/fake.py`, a lean stand-in for the driver's session and
+  ResponseFuture (driver callback semantics: a callback added after completion runs at once on the
+  caller's thread) whose single completion thread completes futures in order as soon as they are
+  queued. Input: a prebuilt list of (statement, parameters).
+* **Real node** (parts 2 and 4): Cassandra 5.0 from `scripts/cassandra` on the same 2 cores as the
+  client, protocol v5, `RoundRobinPolicy`, rows as tuples (`tuple_factory`), keyspace
+  `rxcql_bench` (RF 1). INSERTs overwrite the same keys run after run; SELECTs read keys from a
+  table populated once. Throughput is statements / median wall time.
+* **Memory** (part 3): see the notes under its table.
+"""
+
+
+def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    parts = [
+        "# rxcql benchmarks",
+        "",
+        "Generated by `python -m bench --write-docs` (bench/); do not edit by hand.",
+        "",
+        f"Run: {m['date']}, {meta['duration_s'] / 60:.1f} minutes. Command: `{meta['command']}`.",
+        "",
+        "## Machine",
+        "",
+        table(
+            ["", ""],
+            [
+                ["CPU", f"{m['cpus']} x {m['cpu_model']}"],
+                ["memory", f"{m['memory_gib']} GiB"],
+                ["OS", m["os"]],
+                ["Python", m["python"]],
+                ["cassandra-driver", m["cassandra_driver"]],
+                ["reactivex", m["reactivex"]],
+                ["rxcql", m["rxcql"]],
+                ["Cassandra", meta.get("cassandra", "not used")],
+                [
+                    "load average (1 min) at start / end",
+                    f"{m.get('load_start', 0) or 0:.2f} / {meta.get('load_end', 0) or 0:.2f}",
+                ],
+            ],
+        ),
+        "",
+        "The Cassandra node shares the client's cores. Other work on the machine during the run "
+        "(the load average above) adds noise; interleaving makes it fall on every contender alike.",
+        "",
+    ]
+    if results.get("failures"):
+        parts += ["## FAILURES", ""] + [f"* {f}" for f in results["failures"]] + [""]
+    found = targets(results)
+    if found:
+        parts += ["## Targets (measured, not asserted)", ""] + [f"* {t}" for t in found] + [""]
+    fake = results.get("fake")
+    if fake:
+        parts += [
+            "## 1. Client overhead, zero-latency fake session",
+            "",
+            f"{fake['n']:,} statements, concurrency {fake['concurrency']}, "
+            f"{fake['repeats']} interleaved repeats.",
+            "",
+            fake_section(fake, labels),
+            "",
+            "The last column repeats the runs with the cyclic garbage collector disabled "
+            f"({fake.get('gc_off_repeats', 0)} interleaved repeats): the list modes keep "
+            f"{fake['n']:,} results (ResultSet, future, rows) alive until the end, and the full "
+            "collections that this triggers cost the driver and rxcql alike, a few µs per "
+            "statement. The streaming modes keep nothing.",
+            "",
+        ]
+    node = results.get("node")
+    if node:
+        parts += [
+            "## 2. Throughput against the real node",
+            "",
+            f"{node['repeats']} interleaved repeats per cell; each cell: statements per second "
+            "(median), its ratio to the driver's same mode, and client CPU µs per statement.",
+            "",
+            node_section(node, labels),
+            "",
+        ]
+        if node.get("big"):
+            parts += [
+                "**Large run**: INSERTs from a generator through "
+                "`rxcql.execute_concurrent_with_args(session, insert, generator, concurrency=100)`"
+                " (list of results), run once; 1,000 random keys read back afterwards.",
+                "",
+                big_section(node["big"]),
+                "",
+            ]
+    memory = results.get("memory")
+    if memory:
+        parts += [
+            "## 3. Memory: generator mode, peak RSS growth",
+            "",
+            memory_section(memory["runs"]),
+            "",
+            memory["notes"],
+            "",
+        ]
+    scaling = results.get("scaling")
+    if scaling:
+        parts += [
+            "## 4. Scaling: throughput against concurrency (INSERT, list mode)",
+            "",
+            f"![throughput against concurrency](img/{PLOT.name})",
+            "",
+            f"{scaling['repeats']} interleaved repeats per point; statements per run: "
+            "2,000 x concurrency, at most "
+            f"{scaling['max_n']:,}.",
+            "",
+            scaling_section(scaling),
+            "",
+        ]
+    parts += [METHOD, meta["commands"], ""]
+    return "\n".join(parts)
+
+
+def write_docs(text: str) -> Path:
+    DOCS.parent.mkdir(parents=True, exist_ok=True)
+    DOCS.write_text(text)
+    return DOCS

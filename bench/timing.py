@@ -1,0 +1,111 @@
+"""Interleaved timing: every contender once per repeat, in rotation, so drift and noise from the
+rest of the machine fall on all of them alike and cancel in the ratios."""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .contenders import Contender, Workload, verify_list
+
+
+@dataclass
+class Samples:
+    """The runs of one contender on one workload."""
+
+    n: int
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    @property
+    def wall_median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+    @property
+    def us_per_statement(self) -> float:
+        return self.wall_median / self.n * 1e6
+
+    @property
+    def cpu_us_per_statement(self) -> float:
+        return self.cpu_median / self.n * 1e6
+
+    @property
+    def throughput(self) -> float:
+        return self.n / self.wall_median
+
+    def to_json(self) -> dict[str, object]:
+        return {"n": self.n, "wall": self.wall, "cpu": self.cpu}
+
+
+def time_once(
+    contender: Contender, workload: Workload, collector: bool = True
+) -> tuple[float, float]:
+    """Run once; return (wall seconds, process CPU seconds). Results are checked after timing.
+
+    ``collector=False`` runs with the cyclic garbage collector disabled (to show its share).
+    """
+    items = workload.items()
+    # Start every run from the same heap: collect the garbage of the previous run and move what
+    # survives (the input list, the session, the interpreter's own objects) out of the collector's
+    # sight, so that full collections during the run only see what this run allocated.
+    gc.collect()
+    gc.freeze()
+    if not collector:
+        gc.disable()
+    try:
+        wall0 = time.perf_counter()
+        cpu0 = time.process_time()
+        outcome = contender.run(workload, items)
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    if outcome is not None:
+        verify_list(workload, outcome)
+    del outcome
+    return wall, cpu
+
+
+def interleave(
+    contenders: Sequence[Contender],
+    workload: Workload,
+    repeats: int,
+    progress: Callable[[str], None] | None = None,
+    collector: bool = True,
+) -> dict[str, Samples]:
+    """Run each available contender ``repeats`` times, A B C A B C ..., rotating the start.
+
+    Returns:
+        Samples per contender key (unavailable contenders are absent).
+
+    Raises:
+        WrongResultsError: a contender's results were wrong (the run stops there).
+    """
+    active = [c for c in contenders if c.available]
+    samples = {c.key: Samples(workload.n) for c in active}
+    for repeat in range(repeats):
+        shift = repeat % len(active) if active else 0
+        for contender in active[shift:] + active[:shift]:
+            wall, cpu = time_once(contender, workload, collector)
+            samples[contender.key].wall.append(wall)
+            samples[contender.key].cpu.append(cpu)
+            if progress is not None:
+                progress(
+                    f"  [{repeat + 1}/{repeats}] {contender.key:<16} "
+                    f"{wall / workload.n * 1e6:8.2f} us/stmt  {workload.n / wall:10,.0f} stmt/s  "
+                    f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt"
+                )
+    return samples
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
