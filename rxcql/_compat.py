@@ -106,9 +106,12 @@ def execute_concurrent(
         :class:`~rxcql.ResultIterator` with ``results_generator=True``.
 
     Raises:
-        ValueError: ``concurrency <= 0``. TypeError: wrong argument types.
-        The driver's exception (``raise_on_first_error=True``); InvalidItemError,
-        InputIteratorError, SessionClosedError for bad input or a closed session.
+        ValueError: ``concurrency <= 0``.
+        TypeError: wrong argument types.
+        Exception: the driver's exception (``raise_on_first_error=True``).
+        InvalidItemError: a malformed item.
+        InputIteratorError: the input iterator raised.
+        SessionClosedError: the session is shut down.
         IOThreadBlockingError: when called on the driver's IO thread (it would deadlock).
 
     Results are delivered on the calling thread; the driver's IO thread only queues them.
@@ -177,9 +180,10 @@ def execute_concurrent_async(
     """Start executing statements and return at once a future of the list of results.
 
     Args:
-        session, statements_and_parameters, concurrency, raise_on_first_error,
-        execution_profile: as for :func:`execute_concurrent` (note the driver's default
+        session, statements_and_parameters, concurrency: as for :func:`execute_concurrent`.
+        raise_on_first_error: as for :func:`execute_concurrent` (note the driver's default
             ``raise_on_first_error=False`` here).
+        execution_profile: as for :func:`execute_concurrent`.
 
     Returns:
         A :class:`concurrent.futures.Future` that resolves to the list of results in input order

@@ -675,14 +675,17 @@ def execute(
 
     Raises:
         TypeError: (immediately) a session without ``execute_async``, a non-iterable input, or a
-            wrong type for a knob. ValueError: ``concurrency <= 0``, ``window < concurrency``,
+            wrong type for a knob.
+        ValueError: (immediately) ``concurrency <= 0``, ``window < concurrency``,
             ``max_rate <= 0`` or a ``max_errors`` out of range.
-        As ``on_error``: the driver's own exception (``raise_on_first_error=True``);
-        :class:`~rxcql.InvalidItemError` for a malformed item; :class:`~rxcql.InputIteratorError`
-        when the input iterator raises; :class:`~rxcql.ObserverError` when ``on_next`` raises;
-        :class:`~rxcql.SessionClosedError` for a shut-down session;
-        :class:`~rxcql.TooManyErrorsError` past ``max_errors``. Results of the statements
-        issued before any of these are delivered first.
+        Exception: (as ``on_error``) the driver's own exception, with
+            ``raise_on_first_error=True``. Each ``on_error`` below comes after the results of
+            the statements issued before it.
+        ~rxcql.InvalidItemError: (as ``on_error``) for a malformed item.
+        ~rxcql.InputIteratorError: (as ``on_error``) when the input iterator raises.
+        ~rxcql.ObserverError: (as ``on_error``) when ``on_next`` raises.
+        ~rxcql.SessionClosedError: (as ``on_error``) for a shut-down session.
+        ~rxcql.TooManyErrorsError: (as ``on_error``) past ``max_errors``.
 
     Threads:
         By default results are emitted on the thread that completes a future: the driver's IO

@@ -500,8 +500,9 @@ def stream_rows(
 
     Raises:
         TypeError, ValueError: (immediately) for bad arguments.
-        As ``on_error``: the driver's exception for the query or for fetching a page (after the
-        rows before it), ObserverError, SessionClosedError.
+        Exception: (as ``on_error``) the driver's exception for the query or for fetching a page
+            (after the rows before it).
+        ObserverError, SessionClosedError: (as ``on_error``) see :func:`rxcql.execute`.
 
     Example:
         >>> rows = rxcql.stream_rows(session, "SELECT * FROM big", fetch_size=500)
@@ -554,8 +555,9 @@ def stream_rows_many(
 
     Raises:
         TypeError, ValueError: (immediately) for bad arguments.
-        As ``on_error``: the first failing query's exception (the stream stops),
-        InvalidItemError, InputIteratorError, ObserverError, SessionClosedError.
+        Exception: (as ``on_error``) the first failing query's exception (the stream stops).
+        InvalidItemError, InputIteratorError, ObserverError, SessionClosedError: (as
+            ``on_error``) see :func:`rxcql.execute`.
     """
     check_session(session)
     check_iterable(statements_and_parameters)

@@ -57,16 +57,19 @@ def execute(
     Args:
         session: a connected :class:`cassandra.cluster.Session`.
         statement: if given, every item is the parameters for this statement.
-        concurrency, raise_on_first_error, ordered, execution_profile, window, scheduler,
-            max_rate, max_errors, progress, progress_interval: as for :func:`rxcql.execute`.
+        concurrency, raise_on_first_error, ordered, execution_profile: as for
+            :func:`rxcql.execute`.
+        window, scheduler, max_rate, max_errors, progress, progress_interval: as for
+            :func:`rxcql.execute`.
 
     Returns:
         An operator ``Observable[Any] -> Observable[ExecutionResult]``.
 
     Raises:
         TypeError, ValueError: (immediately) as for :func:`rxcql.execute`.
-        As ``on_error``: the source's own error (after the results of the items before it), and
-        everything :func:`rxcql.execute` reports. The source is disposed when the stream ends.
+        Exception: (as ``on_error``) the source's own error (after the results of the items
+            before it), and everything :func:`rxcql.execute` reports. The source is disposed
+            when the stream ends.
 
     Emissions happen on the driver's IO thread unless ``scheduler`` is given, exactly as for
     :func:`rxcql.execute`.
