@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
-import rxcql  # noqa: E402
-from _common import connect  # noqa: E402
+from _common import connect
+
+import rxcql
 
 
 def rss_mib() -> float:

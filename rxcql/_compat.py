@@ -163,6 +163,10 @@ def execute_concurrent_with_args(
     other arguments, the return value, the errors and the threads are those of
     :func:`execute_concurrent`.
 
+    Raises:
+        TypeError: (at once) if ``statement`` is not a str, Statement or PreparedStatement, or
+            ``parameters`` is not iterable; otherwise as :func:`execute_concurrent`.
+
     Example:
         >>> insert = session.prepare("INSERT INTO t (k, v) VALUES (?, ?)")
         >>> execute_concurrent_with_args(session, insert, ((i, str(i)) for i in range(10**6)))

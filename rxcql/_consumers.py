@@ -202,6 +202,9 @@ class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
 
     Acknowledgements issue the next statements on the loop's thread: ``execute_async`` does not
     wait for the network, it costs tens of microseconds per statement.
+
+    Raises:
+        Exception: the stream's error, from ``__anext__``, after every item before it.
     """
 
     def __init__(self, observable: DemandObservable) -> None:
@@ -281,6 +284,9 @@ class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
 def iterate(observable: DemandObservable) -> ResultIterator:
     """A blocking, backpressured iterator over ``rxcql.execute(...)`` or a row stream.
 
+    Items are delivered on the thread that iterates, never on the driver's IO thread; the
+    stream's error is raised from ``next()`` when the loop reaches it, after every item before it.
+
     Example:
         >>> with rxcql.iterate(rxcql.execute(session, statements)) as results:
         ...     for result in results:
@@ -297,6 +303,9 @@ def iterate(observable: DemandObservable) -> ResultIterator:
 def aiterate(observable: DemandObservable) -> AsyncResultIterator:
     """An ``async for`` iterator over ``rxcql.execute(...)`` or a row stream.
 
+    Items are delivered on the running event loop's thread; the stream's error is raised from
+    ``__anext__`` when the loop reaches it, after every item before it.
+
     Example:
         >>> async for result in rxcql.aiterate(rxcql.execute(session, statements)):
         ...     await handle(result)
@@ -311,8 +320,12 @@ def aiterate(observable: DemandObservable) -> AsyncResultIterator:
 async def collect(observable: DemandObservable) -> list[Any]:
     """Await every item of ``rxcql.execute(...)`` or a row stream, as a list.
 
-    The awaitable list form of :func:`aiterate`; the stream's error is raised. Cancelling the
-    awaiting task stops the run.
+    The awaitable list form of :func:`aiterate`: items are handed over on the caller's event
+    loop, and cancelling the awaiting task stops the run.
+
+    Raises:
+        TypeError: for an observable that is not one of rxcql's.
+        Exception: the stream's error (the driver's exception, InvalidItemError, ...).
     """
     _check(observable)
     async with AsyncResultIterator(observable) as items:

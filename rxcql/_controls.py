@@ -14,6 +14,8 @@ from ._errors import TooManyErrorsError
 class Progress:
     """A snapshot of a run, handed to the ``progress`` callback of :func:`rxcql.execute`.
 
+    The callback runs on whichever thread runs the engine (usually the driver's IO thread).
+
     Attributes:
         issued: statements sent to the driver so far.
         completed: statements finished (successes and failures).

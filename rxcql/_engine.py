@@ -551,6 +551,9 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
     A cold ``reactivex.Observable[ExecutionResult]``: compose it with ``pipe`` like any other.
     It adds :meth:`subscribe_with_demand`, through which rxcql's blocking and asyncio consumers
     drive the same engine with explicit demand.
+
+    Emissions happen on the driver's IO thread unless ``scheduler=`` was given; errors arrive
+    as ``on_error``; ``subscribe`` itself does not raise.
     """
 
     def __init__(self, session: SessionLike, source: Callable[[], Any], options: Options) -> None:
@@ -665,8 +668,9 @@ def execute(
             delivered first.
         progress: called with a :class:`~rxcql.Progress` snapshot at most every
             ``progress_interval`` seconds while results arrive, and once more (``done=True``)
-            when the stream ends. It runs on the emitting thread (usually the driver's IO
-            thread): keep it short. If it raises, the error is logged and reporting stops.
+            when the stream ends. It runs on whichever thread runs the engine: usually the
+            driver's IO thread, sometimes a consumer's thread as it grants demand; keep it short.
+            If it raises, the error is logged and reporting stops.
         progress_interval: seconds between progress reports.
 
     Returns:

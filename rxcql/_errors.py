@@ -15,6 +15,9 @@ class RxcqlError(Exception):
 class InvalidItemError(RxcqlError, TypeError):
     """An item of ``statements_and_parameters`` is not a ``(statement, parameters)`` pair.
 
+    Delivered as ``on_error`` (raised by the blocking calls and iterators) after the results of
+    the statements issued before it; nothing after it is issued.
+
     Attributes:
         index: the position of the item in the input.
         item: the offending item.
@@ -53,7 +56,11 @@ class ObserverError(RxcqlError):
 
 
 class SessionClosedError(RxcqlError):
-    """The session (or its cluster) was shut down before or while statements were issued."""
+    """The session (or its cluster) was shut down before or while statements were issued.
+
+    Delivered as ``on_error`` (raised by the blocking calls and iterators), after the results of
+    the statements already issued when the shutdown is found mid-run.
+    """
 
 
 class IOThreadBlockingError(RxcqlError, RuntimeError):

@@ -376,6 +376,10 @@ class RowsObservable(reactivex.Observable[Any]):
     A cold ``reactivex.Observable`` of the driver's rows (named tuples by default, whatever the
     session's ``row_factory`` makes). Iterate it with :func:`rxcql.iterate` or
     :func:`rxcql.aiterate` for consumer-paced fetching.
+
+    With a plain ``subscribe``, rows are emitted on the driver's IO thread (or the subscriber's,
+    for a page that is ready at once), or on ``scheduler`` when one was given; errors arrive as
+    ``on_error``.
     """
 
     def __init__(
@@ -443,7 +447,8 @@ class RowsObservable(reactivex.Observable[Any]):
     ) -> _PagesRun | None:
         """Run with explicit demand: ``observer`` receives :class:`Page` lists of rows, and each
         page must be acknowledged with ``handle.request(1)`` once consumed; at most
-        ``max_pages`` pages are ever fetched ahead of the acknowledgements."""
+        ``max_pages`` pages are ever fetched ahead of the acknowledgements. ``observer`` is
+        called on the thread that completes a page or calls ``request``."""
         run = self._new_run(observer, manual=True)
         if run is not None:
             run.start()
@@ -539,7 +544,8 @@ def stream_rows_many(
     ``max(4, 2 * concurrency)``) are ahead of the consumer across all of them. Pages of different
     queries interleave as they arrive; the rows of each query stay in order. The input is pulled
     lazily, one query per free slot. Each emitted row is a plain driver row; use
-    :func:`rxcql.iterate` / :func:`rxcql.aiterate` for consumer-paced fetching.
+    :func:`rxcql.iterate` / :func:`rxcql.aiterate` for consumer-paced fetching. With a plain
+    ``subscribe``, rows are emitted on the driver's IO thread.
 
     Args:
         session: a connected :class:`cassandra.cluster.Session`.

@@ -60,6 +60,9 @@ class FakeResponseFuture:
     With ``pages`` > 1 it pages like the driver: ``has_more_pages`` is true until the last page,
     and ``start_fetching_next_page()`` completes the next page the way the session completes
     futures (and runs the callbacks again, as the driver does).
+
+    Callbacks run on the completing thread, or at once inside ``add_callbacks`` if the future
+    is already complete. ``result(timeout)`` raises TimeoutError, or the scripted exception.
     """
 
     def __init__(
@@ -205,6 +208,10 @@ class FakeSession:
         seed: seed of the ``"random"`` order.
         hold: ``hold(index)`` true keeps that statement's future in :attr:`held`, incomplete,
             until :meth:`release` (e.g. a slow statement 0, for head-of-line blocking).
+
+    Raises:
+        ValueError: for an unknown ``mode`` or ``order``. After :meth:`shutdown`,
+            ``execute_async`` raises ``NoHostAvailable``.
     """
 
     def __init__(
