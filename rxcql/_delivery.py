@@ -29,6 +29,18 @@ class DemandHandle(Protocol):
     def dispose(self) -> None: ...
 
 
+def signal_end(observer: abc.ObserverBase[Any], error: Exception | None) -> None:
+    """``on_completed`` (no error) or ``on_error``; an observer that raises there is logged,
+    since nobody is left to tell (and on the IO thread the driver would swallow it)."""
+    try:
+        if error is None:
+            observer.on_completed()
+        else:
+            observer.on_error(error)
+    except Exception:
+        log.exception("an rxcql observer raised in on_error/on_completed")
+
+
 def ack_interval(window: int, concurrency: int) -> int:
     """How many deliveries to acknowledge at once: rarely enough to be cheap, often enough that
     the credits held back never starve the concurrency slots."""
@@ -153,7 +165,7 @@ class ScheduledObserver(abc.ObserverBase[Any]):
                         run.dispose()
                     failure = ObserverError(f"observer.on_next raised on {item!r:.100}: {exc!r}")
                     failure.__cause__ = exc
-                    self._signal_end(failure)
+                    signal_end(self._observer, failure)
                     return Disposable()
                 unacked += 1
                 if unacked >= self._ack_every and run is not None:
@@ -161,18 +173,9 @@ class ScheduledObserver(abc.ObserverBase[Any]):
                     unacked = 0
             if done and not self._stopped:
                 self._stopped = True
-                self._signal_end(error)
+                signal_end(self._observer, error)
                 return Disposable()
             if unacked and run is not None:
                 run.request(unacked)
                 unacked = 0
         return Disposable()
-
-    def _signal_end(self, error: Exception | None) -> None:
-        try:
-            if error is None:
-                self._observer.on_completed()
-            else:
-                self._observer.on_error(error)
-        except Exception:
-            log.exception("an rxcql observer raised in on_error/on_completed")

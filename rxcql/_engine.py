@@ -42,7 +42,7 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
-from ._delivery import ack_interval
+from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
 from ._future import watch_future
 from ._reorder import ArrivalBuffer, OrderedBuffer
@@ -529,14 +529,7 @@ class _Run:
         self._release()
         if self._progress is not None:
             self._report(self.snapshot(done=True))
-        observer = self._observer
-        try:
-            if complete or error is None:
-                observer.on_completed()
-            else:
-                observer.on_error(error)
-        except Exception:
-            log.exception("an rxcql observer raised in on_error/on_completed")
+        signal_end(self._observer, None if complete else error)
 
     def _release(self) -> None:
         self._source.close()
@@ -723,34 +716,10 @@ def execute(
 
 
 def execute_operator(
-    session: SessionLike,
-    statement: Any = None,
-    *,
-    concurrency: int = 100,
-    raise_on_first_error: bool = True,
-    ordered: bool = True,
-    execution_profile: Any = EXEC_PROFILE_DEFAULT,
-    window: int | None = None,
-    scheduler: abc.SchedulerBase | None = None,
-    max_rate: float | None = None,
-    max_errors: int | float | None = None,
-    progress: ProgressCallback | None = None,
-    progress_interval: float = 0.5,
+    session: SessionLike, statement: Any, options: Options
 ) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
     """The engine as a pipeable operator; see :func:`rxcql.operators.execute`."""
     check_session(session)
-    options = Options(
-        concurrency,
-        raise_on_first_error,
-        ordered,
-        execution_profile,
-        window,
-        scheduler,
-        max_rate,
-        max_errors,
-        progress,
-        progress_interval,
-    )
 
     def operator(upstream: reactivex.Observable[Any]) -> reactivex.Observable[ExecutionResult]:
         def subscribe(

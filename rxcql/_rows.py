@@ -23,7 +23,7 @@ from cassandra.query import BoundStatement, PreparedStatement, SimpleStatement
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from ._delivery import ScheduledObserver
+from ._delivery import ScheduledObserver, signal_end
 from ._engine import check_iterable, check_session, session_closed
 from ._errors import ObserverError, SessionClosedError
 from ._source import IterableSource
@@ -133,9 +133,14 @@ class _PagesRun:
         self.signal_running()
 
     def dispose(self) -> None:
+        self._stop()
+
+    def _stop(self) -> bool:
+        """Terminate (once): drop queued pages, release the queries and the input. False if the
+        run had already ended."""
         with self._lock:
             if self._terminated:
-                return
+                return False
             self._terminated = True
             self._queue.clear()
             can_fetch = list(self._can_fetch)
@@ -143,6 +148,7 @@ class _PagesRun:
         for query in can_fetch:
             query.future.clear_callbacks()
         self._source.close()
+        return True
 
     @property
     def disposed(self) -> bool:
@@ -326,23 +332,8 @@ class _PagesRun:
         return True
 
     def _finish(self, error: Exception | None) -> None:
-        with self._lock:
-            if self._terminated:
-                return
-            self._terminated = True
-            self._queue.clear()
-            can_fetch = list(self._can_fetch)
-            self._can_fetch.clear()
-        for query in can_fetch:
-            query.future.clear_callbacks()
-        self._source.close()
-        try:
-            if error is None:
-                self._observer.on_completed()
-            else:
-                self._observer.on_error(error)
-        except Exception:
-            log.exception("an rxcql observer raised in on_error/on_completed")
+        if self._stop():
+            signal_end(self._observer, error)
 
 
 class _RowsObserver(abc.ObserverBase[Page]):

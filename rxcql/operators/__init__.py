@@ -18,7 +18,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
 from .._controls import ProgressCallback
-from .._engine import execute_operator
+from .._engine import Options, execute_operator
 from .._reorder import reorder as reorder
 from .._results import ExecutionResult
 from .._types import SessionLike
@@ -74,17 +74,16 @@ def execute(
     Emissions happen on the driver's IO thread unless ``scheduler`` is given, exactly as for
     :func:`rxcql.execute`.
     """
-    return execute_operator(
-        session,
-        statement,
-        concurrency=concurrency,
-        raise_on_first_error=raise_on_first_error,
-        ordered=ordered,
-        execution_profile=execution_profile,
-        window=window,
-        scheduler=scheduler,
-        max_rate=max_rate,
-        max_errors=max_errors,
-        progress=progress,
-        progress_interval=progress_interval,
+    options = Options(
+        concurrency,
+        raise_on_first_error,
+        ordered,
+        execution_profile,
+        window,
+        scheduler,
+        max_rate,
+        max_errors,
+        progress,
+        progress_interval,
     )
+    return execute_operator(session, statement, options)
