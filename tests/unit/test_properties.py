@@ -53,6 +53,8 @@ def test_engine_under_random_completions_failures_pauses_and_disposal(
     indexes = st.integers(0, max(n - 1, 0))
     sync_failures = data.draw(st.frozensets(indexes, max_size=5), label="sync failures")
     async_failures = data.draw(st.frozensets(indexes, max_size=5), label="async failures")
+    sync_failures = frozenset(i for i in sync_failures if i < n)  # n == 0 draws index 0
+    async_failures = frozenset(i for i in async_failures if i < n)
     dispose_after = data.draw(st.one_of(st.none(), st.integers(0, 300)), label="dispose after")
     errors: dict[int, Exception] = {i: RuntimeError(f"sync {i}") for i in sync_failures}
     errors.update({i: ValueError(f"async {i}") for i in async_failures - sync_failures})
