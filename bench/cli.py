@@ -39,25 +39,35 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark rxcql against cassandra.concurrent (see docs/benchmarks.md).",
     )
-    p.add_argument("--smoke", action="store_true", help="tiny sizes, every part, < 1 minute")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="2,000 statements per contender, every part, well under 1 minute",
+    )
     p.add_argument("--only", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
     p.add_argument("--contenders", default="", help="comma-separated contender keys (default all)")
     p.add_argument("--repeats", type=int, default=5, help="fake session repeats (default 5)")
     p.add_argument("--fake-n", type=int, default=100_000, help="statements per fake run")
     p.add_argument("--fake-concurrency", type=int, default=100)
-    p.add_argument("--node-repeats", type=int, default=3, help="node repeats (default 3)")
-    p.add_argument("--node-n", type=int, default=20_000, help="statements per node run")
+    p.add_argument("--node-repeats", type=int, default=4, help="node repeats (default 4)")
+    p.add_argument("--node-n", type=int, default=15_000, help="statements per node run")
     p.add_argument(
         "--node-concurrency", default="32,100,256", help="node concurrencies (default 32,100,256)"
     )
     p.add_argument(
         "--big-n", type=int, default=1_000_000, help="statements in the large run (0: skip)"
     )
+    p.add_argument(
+        "--big-mode",
+        choices=("stream", "list"),
+        default="stream",
+        help="large run: results_generator=True read by a loop (default), or the list of results",
+    )
     p.add_argument("--memory-n", default="100000,1000000", help="memory run sizes")
     p.add_argument("--memory-span", type=float, default=memory.SLOW_SPAN)
     p.add_argument("--memory-delay", type=float, default=memory.FIRST_DELAY)
-    p.add_argument("--scaling-repeats", type=int, default=2)
-    p.add_argument("--scaling-max-n", type=int, default=20_000)
+    p.add_argument("--scaling-repeats", type=int, default=3)
+    p.add_argument("--scaling-max-n", type=int, default=12_000)
     p.add_argument("--scaling-concurrency", default=",".join(str(c) for c in SCALING_CONCURRENCIES))
     p.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and plot")
     p.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
@@ -143,17 +153,32 @@ def run_big(args: argparse.Namespace, node: Any) -> dict[str, Any]:
 
     import rxcql
 
-    say(f"== node: {args.big_n:,} INSERTs from a generator, rxcql.execute_concurrent_with_args")
-    workload = node.insert_workload(args.big_n, 100, big=True)
+    from .contenders import _consume
 
-    def run(w: Workload, items: Any) -> list[Any]:
+    stream = args.big_mode == "stream"
+    say(
+        f"== node: {args.big_n:,} INSERTs from a generator, "
+        f"rxcql.execute_concurrent_with_args(results_generator={stream})"
+    )
+    workload = node.insert_workload(args.big_n, 100, big=True)
+    rss = memory.rss_reader()
+    rss_before = rss()
+
+    def run(w: Workload, items: Any) -> list[Any] | None:
         parameters = (w.parameters(i) for i in range(w.n))
-        return list(
+        if stream:
+            with rxcql.execute_concurrent_with_args(
+                w.session, w.statement, parameters, concurrency=100, results_generator=True
+            ) as results:
+                _consume(w, results)
+            return None
+        return list(  # checked by time_once, after the clock stops
             rxcql.execute_concurrent_with_args(w.session, w.statement, parameters, concurrency=100)
         )
 
     contender = Contender("rxcql_with_args", "execute_concurrent_with_args", None, run)
     wall, cpu = time_once(contender, workload)
+    rss_growth = rss() - rss_before
     keys = random.Random(7).sample(range(args.big_n), min(1000, args.big_n))
     found = node.count_big(keys)
     say(f"  {wall:.1f} s, {args.big_n / wall:,.0f} stmt/s; {found}/{len(keys)} keys read back")
@@ -164,8 +189,10 @@ def run_big(args: argparse.Namespace, node: Any) -> dict[str, Any]:
     return {
         "rxcql_with_args": {
             "n": args.big_n,
+            "mode": args.big_mode,
             "wall": wall,
             "cpu": cpu,
+            "rss_growth": rss_growth,
             "spot_checked": len(keys),
             "spot_found": found,
         }
@@ -220,7 +247,7 @@ def run_scaling(
     chosen = [c for c in contenders if c.key in SCALING_KEYS]
     points = []
     for concurrency in _ints(args.scaling_concurrency):
-        n = min(args.scaling_max_n, 2000 * concurrency)
+        n = min(args.scaling_max_n, 1500 * concurrency)
         say(f"== scaling: INSERT, concurrency {concurrency}, {n:,} statements")
         workload = node.insert_workload(n, concurrency)
         samples = interleave(chosen, workload, args.scaling_repeats, progress=say)
@@ -378,8 +405,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             failures.append(f"{name}: {exc!r}")
             say(f"!! {name} failed:\n{traceback.format_exc()}")
 
+    durations: dict[str, float] = {}
+    meta["durations_s"] = durations
+
+    def timed(name: str, fn: Callable[[], Any]) -> None:
+        start = time.perf_counter()
+        attempt(name, fn)
+        durations[name] = time.perf_counter() - start
+
     if "fake" in parts:
-        attempt("fake", lambda: run_fake(args, contenders))
+        timed("fake", lambda: run_fake(args, contenders))
     node = None
     if "node" in parts or "scaling" in parts:
         try:
@@ -392,11 +427,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"!! cannot use Cassandra: {exc!r}")
     if node is not None:
         if "node" in parts:
-            attempt("node", lambda: run_node(args, contenders, node, results))
+            timed("node", lambda: run_node(args, contenders, node, results))
         if "scaling" in parts:
-            attempt("scaling", lambda: run_scaling(args, everyone, node))
+            timed("scaling", lambda: run_scaling(args, everyone, node))
     if "memory" in parts:
-        attempt("memory", lambda: run_memory(args, failures))
+        timed("memory", lambda: run_memory(args, failures))
     if node is not None:
         node.shutdown()
     meta["duration_s"] = time.perf_counter() - began

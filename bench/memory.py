@@ -48,7 +48,8 @@ SCENARIOS = ("keep_up", "slow", "first_delayed")
 CONTENDERS = ("driver", "rxcql")
 
 
-def _rss_reader() -> Callable[[], int]:
+def rss_reader() -> Callable[[], int]:
+    """A cheap function returning this process's current RSS in bytes."""
     try:
         statm = open("/proc/self/statm", "rb")  # noqa: SIM115 - kept open for cheap sampling
     except OSError:
@@ -65,7 +66,7 @@ def _rss_reader() -> Callable[[], int]:
 
 class _Sampler:
     def __init__(self) -> None:
-        self.read = _rss_reader()
+        self.read = rss_reader()
         self.peak = self.read()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,16 @@ def scaling_plot(part: dict[str, Any], path: Path) -> Path:
             sample = point["samples"].get(key)
             if sample is None:
                 continue
-            wall = sorted(sample["wall"])[len(sample["wall"]) // 2]
-            cpus = sorted(sample["cpu"])[len(sample["cpu"]) // 2]
+            wall = statistics.median(sample["wall"])
+            cpus = statistics.median(sample["cpu"])
             xs.append(point["concurrency"])
             tput.append(sample["n"] / wall)
             cpu.append(cpus / sample["n"] * 1e6)
         top.plot(xs, tput, marker="o", label=f"{label}.execute_concurrent")
         bottom.plot(xs, cpu, marker="o", label=label)
+    concurrencies = [point["concurrency"] for point in part["points"]]
     top.set_xscale("log", base=2)
+    top.set_xticks(concurrencies, [str(c) for c in concurrencies])
     top.set_ylabel("statements / s (INSERT)")
     top.set_title("Throughput against concurrency, one Cassandra 5.0 node on the same 2 cores")
     top.grid(True, which="both", alpha=0.3)

@@ -107,6 +107,18 @@ def _mb(n: float | None) -> str:
     return "—" if n is None else f"{n / 1e6:,.1f} MB"
 
 
+def time_ratio(mine: dict[str, Any], theirs: dict[str, Any]) -> float:
+    """Median over repeats of mine's wall time / theirs in the same repeat (paired: the two ran
+    close together, so noise that lasts longer than a repeat cancels)."""
+    pairs = [a / b for a, b in zip(mine["wall"], theirs["wall"], strict=False) if b > 0]
+    return _median(pairs) if pairs else float("nan")
+
+
+def throughput_ratio(mine: dict[str, Any], theirs: dict[str, Any]) -> float:
+    """Median over repeats of mine's throughput / theirs in the same repeat."""
+    return 1.0 / time_ratio(mine, theirs)
+
+
 def _ratio(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}x"
 
@@ -121,8 +133,8 @@ def fake_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
             continue
         s = samples[key]
         us, cpu = _per_stmt_us(s), _per_stmt_us(s, "cpu")
-        vs_driver = us / _per_stmt_us(samples[baseline]) if baseline in samples else None
-        vs_floor = us / _per_stmt_us(samples[FLOOR]) if FLOOR in samples else None
+        vs_driver = time_ratio(s, samples[baseline]) if baseline in samples else None
+        vs_floor = time_ratio(s, samples[FLOOR]) if FLOOR in samples else None
         base_label = "" if baseline is None else f" vs `{baseline}`"
         rows.append(
             [
@@ -166,7 +178,11 @@ def node_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
                     row.append("n/a")
                     continue
                 tput = _throughput(samples[key])
-                ratio = tput / _throughput(samples[baseline]) if baseline in samples else None
+                ratio = (
+                    throughput_ratio(samples[key], samples[baseline])
+                    if baseline in samples
+                    else None
+                )
                 cell = f"{tput:,.0f}"
                 if ratio is not None:
                     cell += f" ({ratio:.2f}x)"
@@ -185,16 +201,28 @@ def big_section(big: dict[str, Any]) -> str:
     rows = [
         [
             f"`{key}`",
+            "results_generator=True" if b.get("mode") == "stream" else "list of results",
             f"{b['n']:,}",
             f"{b['wall']:.1f} s",
             f"{b['n'] / b['wall']:,.0f}",
             f"{b['cpu'] / b['n'] * 1e6:.0f}",
+            _mb(b.get("rss_growth")),
             f"{b['spot_found']}/{b['spot_checked']}",
         ]
         for key, b in big.items()
     ]
     return table(
-        ["contender", "statements", "wall time", "stmt/s", "CPU µs/stmt", "keys read back"], rows
+        [
+            "contender",
+            "mode",
+            "statements",
+            "wall time",
+            "stmt/s",
+            "CPU µs/stmt",
+            "RSS growth",
+            "keys read back",
+        ],
+        rows,
     )
 
 
@@ -249,7 +277,7 @@ def scaling_section(part: dict[str, Any]) -> str:
                 f"{d['n']:,}",
                 f"{_throughput(d):,.0f}",
                 f"{_throughput(r):,.0f}",
-                f"{_throughput(r) / _throughput(d):.2f}x",
+                f"{throughput_ratio(r, d):.2f}x",
                 f"{_per_stmt_us(d, 'cpu'):.0f}",
                 f"{_per_stmt_us(r, 'cpu'):.0f}",
             ]
@@ -279,7 +307,7 @@ def targets(results: dict[str, Any]) -> list[str]:
         s = fake["samples"]
         for mine, theirs in (("rxcql_list", "driver_list"), ("rxcql_gen", "driver_gen")):
             if mine in s and theirs in s:
-                ratio = _per_stmt_us(s[mine]) / _per_stmt_us(s[theirs])
+                ratio = time_ratio(s[mine], s[theirs])
                 verdict = "met" if ratio <= 0.6 else "NOT met"
                 out.append(
                     f"fake session, `{mine}` cost / `{theirs}` cost = {ratio:.2f}x "
@@ -292,7 +320,7 @@ def targets(results: dict[str, Any]) -> list[str]:
                 (
                     run["op"],
                     run["concurrency"],
-                    _throughput(run["samples"][mine]) / _throughput(run["samples"][theirs]),
+                    throughput_ratio(run["samples"][mine], run["samples"][theirs]),
                 )
                 for run in node["runs"]
                 if mine in run["samples"] and theirs in run["samples"]
@@ -331,8 +359,9 @@ METHOD = """\
 ## How it is measured
 
 * **Interleaved.** Every repeat runs each contender once, in rotation (A B C … then B C … A), so
-  that drift and noise from the rest of the machine fall on all contenders alike; the tables show
-  the median per contender and ratios of medians.
+  that drift and noise from the rest of the machine fall on all contenders alike. The tables show
+  the median per contender; a ratio is the median over repeats of the ratio between the two
+  contenders' runs in the same repeat (paired, so that slower stretches of the machine cancel).
 * **Verified.** Every contender checks its own results: the count, that every statement
   succeeded, and that result *i* belongs to statement *i* (the fake returns each statement's
   parameters as its row; for the node, an INSERT's bound key is read back from the future's bound
@@ -372,7 +401,15 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
         "",
         "Generated by `python -m bench --write-docs` (bench/); do not edit by hand.",
         "",
-        f"Run: {m['date']}, {meta['duration_s'] / 60:.1f} minutes. Command: `{meta['command']}`.",
+        f"Run: {m['date']}, {meta['duration_s'] / 60:.1f} minutes"
+        + (
+            " ("
+            + ", ".join(f"{k} {v / 60:.1f}" for k, v in meta.get("durations_s", {}).items())
+            + ")"
+            if meta.get("durations_s")
+            else ""
+        )
+        + f". Command: `{meta['command']}`.",
         "",
         "## Machine",
         "",
@@ -434,8 +471,10 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
         if node.get("big"):
             parts += [
                 "**Large run**: INSERTs from a generator through "
-                "`rxcql.execute_concurrent_with_args(session, insert, generator, concurrency=100)`"
-                " (list of results), run once; 1,000 random keys read back afterwards.",
+                "`rxcql.execute_concurrent_with_args(session, insert, generator, concurrency=100,"
+                " results_generator=True)`, every result checked by the loop that reads it, run "
+                "once; 1,000 random keys read back afterwards. (`--big-mode list` keeps the list "
+                "of a million results instead, and then mostly measures the garbage collector.)",
                 "",
                 big_section(node["big"]),
                 "",
@@ -458,7 +497,7 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             f"![throughput against concurrency](img/{PLOT.name})",
             "",
             f"{scaling['repeats']} interleaved repeats per point; statements per run: "
-            "2,000 x concurrency, at most "
+            "1,500 x concurrency, at most "
             f"{scaling['max_n']:,}.",
             "",
             scaling_section(scaling),
