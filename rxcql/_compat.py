@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import threading
 from collections.abc import Iterable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, Literal, overload
@@ -17,7 +16,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
 from ._consumers import ResultIterator
-from ._engine import check_iterable, execute
+from ._engine import ExecuteObservable, check_iterable, execute
 from ._results import ExecutionResult
 from ._source import _STATEMENT_TYPES
 from ._threads import ensure_not_io_thread
@@ -25,22 +24,42 @@ from ._types import SessionLike
 
 
 class _ListCollector(abc.ObserverBase[ExecutionResult]):
-    """Collects every result; on the IO thread it only appends to a list."""
+    """Collects every result into a list and resolves ``future`` at the end.
+
+    On the IO thread it only appends to a list; the future is resolved on the thread that
+    delivers the last result.
+    """
+
+    rxcql_internal = True  # never raises, runs no user code
 
     def __init__(self) -> None:
         self.results: list[ExecutionResult] = []
-        self.error: Exception | None = None
-        self.done = threading.Event()
+        self.future: Future[list[ExecutionResult]] = Future()
 
     def on_next(self, value: ExecutionResult) -> None:
         self.results.append(value)
 
     def on_error(self, error: Exception) -> None:
-        self.error = error
-        self.done.set()
+        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
+            self.future.set_exception(error)
 
     def on_completed(self) -> None:
-        self.done.set()
+        with contextlib.suppress(InvalidStateError):
+            self.future.set_result(self.results)
+
+
+def _collect(observable: ExecuteObservable) -> Future[list[ExecutionResult]]:
+    """Start the run; a future of its list of results. Cancelling the future stops the run."""
+    observable.options.indexed = False  # the list position is the index (see Options.indexed)
+    collector = _ListCollector()
+    subscription = observable.run_direct(collector)
+
+    def cancelled(done: Future[list[ExecutionResult]]) -> None:
+        if done.cancelled():
+            subscription.dispose()
+
+    collector.future.add_done_callback(cancelled)
+    return collector.future
 
 
 @overload
@@ -102,8 +121,9 @@ def execute_concurrent(
         execution_profile: passed to ``session.execute_async``.
 
     Returns:
-        A list of :class:`~rxcql.ExecutionResult` in input order, or a
-        :class:`~rxcql.ResultIterator` with ``results_generator=True``.
+        A list of the driver's ``ExecutionResult`` tuples in input order (the list position is
+        the input index), or, with ``results_generator=True``, a :class:`~rxcql.ResultIterator`
+        of :class:`~rxcql.ExecutionResult` (which also carry ``.index``).
 
     Raises:
         ValueError: ``concurrency <= 0``.
@@ -128,16 +148,11 @@ def execute_concurrent(
     if results_generator:
         return ResultIterator(observable)
     ensure_not_io_thread("execute_concurrent")
-    collector = _ListCollector()
-    subscription = observable.subscribe(collector)
+    future = _collect(observable)
     try:
-        collector.done.wait()
+        return future.result()
     finally:
-        if not collector.done.is_set():  # interrupted (KeyboardInterrupt): stop issuing
-            subscription.dispose()
-    if collector.error is not None:
-        raise collector.error
-    return collector.results
+        future.cancel()  # interrupted (KeyboardInterrupt): stop issuing; a no-op once done
 
 
 def _with_args(statement: Any, parameters: Iterable[Any]) -> Iterable[tuple[Any, Any]]:
@@ -208,22 +223,4 @@ def execute_concurrent_async(
         raise_on_first_error=raise_on_first_error,
         execution_profile=execution_profile,
     )
-    future: Future[list[ExecutionResult]] = Future()
-    results: list[ExecutionResult] = []
-
-    def on_error(error: Exception) -> None:
-        with contextlib.suppress(InvalidStateError):  # cancelled meanwhile
-            future.set_exception(error)
-
-    def on_completed() -> None:
-        with contextlib.suppress(InvalidStateError):
-            future.set_result(results)
-
-    subscription = observable.subscribe(results.append, on_error, on_completed)
-
-    def cancelled(done: Future[list[ExecutionResult]]) -> None:
-        if done.cancelled():
-            subscription.dispose()
-
-    future.add_done_callback(cancelled)
-    return future
+    return _collect(observable)

@@ -163,6 +163,13 @@ class ResultIterator(_Consumer, Iterator[Any]):
         return self
 
     def __next__(self) -> Any:
+        local = self._local
+        if local and not self._flatten:  # the common case, without the calls below
+            item = local.popleft()
+            self._unacked += 1
+            if self._unacked >= self._ack_every:
+                self._acknowledge()
+            return item
         while True:
             item = self._next_local()
             if item is not _DONE:

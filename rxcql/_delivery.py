@@ -56,6 +56,9 @@ class Mailbox(abc.ObserverBase[Any]):
 
     __slots__ = ("_done", "_error", "_lock", "_queue", "_wake", "_woken")
 
+    #: rxcql's own observer: it only queues, never raises, runs no user code.
+    rxcql_internal = True
+
     def __init__(self, wake: Callable[[], None]) -> None:
         self._lock = threading.Lock()
         self._queue: deque[Any] = deque()
@@ -111,6 +114,9 @@ class ScheduledObserver(abc.ObserverBase[Any]):
     This is what ``rxcql.execute(..., scheduler=...)`` uses: the IO thread only queues, and a slow
     observer slows the issuing of statements instead of stalling the driver.
     """
+
+    #: rxcql's own observer: the IO thread only queues; user code runs on the scheduler.
+    rxcql_internal = True
 
     def __init__(
         self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase, window: int

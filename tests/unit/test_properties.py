@@ -172,6 +172,9 @@ def test_engine_with_completion_threads_and_random_latencies(
             raise_on_first_error=False,
         )
         assert session.max_in_flight <= concurrency
-    assert [r.index for r in results] == list(range(n))
+    assert len(results) == n  # list mode: the position is the index
+    assert [r.result_or_exc.one() if r.success else (i,) for i, r in enumerate(results)] == [
+        (i,) for i in range(n)
+    ]
     assert [r.success for r in results] == [failing(i, None, None) is None for i in range(n)]
     assert threading.active_count() == threads_before
