@@ -27,7 +27,7 @@ from typing import Any
 from . import memory, report
 from .contenders import DRIVER_LIST, Contender, Workload, WrongResultsError, all_contenders
 from .fake import LeanSession
-from .timing import Samples, interleave, say, time_once
+from .timing import Samples, interleave, say, sweep, time_once
 
 PARTS = ("fake", "node", "memory", "scaling")
 SCALING_CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -131,18 +131,19 @@ def run_node(
     part: dict[str, Any] = {"repeats": args.node_repeats, "runs": []}
     results["node"] = part
     node.populate_reads(args.node_n, say)
-    for concurrency in _ints(args.node_concurrency):
-        for op in ("insert", "select"):
-            say(f"== node: {op}, {args.node_n:,} statements, concurrency {concurrency}")
-            workload = (
-                node.insert_workload(args.node_n, concurrency)
-                if op == "insert"
-                else node.select_workload(args.node_n, concurrency)
-            )
-            samples = interleave(contenders, workload, args.node_repeats, progress=say)
-            part["runs"].append(
-                {"op": op, "concurrency": concurrency, "samples": _samples_json(samples)}
-            )
+    cells = [(op, c) for c in _ints(args.node_concurrency) for op in ("insert", "select")]
+    workloads = [
+        (
+            f"node: {op}, {args.node_n:,} statements, concurrency {c}",
+            node.insert_workload(args.node_n, c)
+            if op == "insert"
+            else node.select_workload(args.node_n, c),
+        )
+        for op, c in cells
+    ]
+    swept = sweep(contenders, workloads, args.node_repeats, progress=say)
+    for (op, c), samples in zip(cells, swept, strict=True):
+        part["runs"].append({"op": op, "concurrency": c, "samples": _samples_json(samples)})
     if args.big_n > 0:
         part["big"] = run_big(args, node)
     return part
@@ -245,13 +246,21 @@ def run_scaling(
     args: argparse.Namespace, contenders: Sequence[Contender], node: Any
 ) -> dict[str, Any]:
     chosen = [c for c in contenders if c.key in SCALING_KEYS]
-    points = []
-    for concurrency in _ints(args.scaling_concurrency):
+    concurrencies = _ints(args.scaling_concurrency)
+    workloads = []
+    for concurrency in concurrencies:
         n = min(args.scaling_max_n, 1500 * concurrency)
-        say(f"== scaling: INSERT, concurrency {concurrency}, {n:,} statements")
-        workload = node.insert_workload(n, concurrency)
-        samples = interleave(chosen, workload, args.scaling_repeats, progress=say)
-        points.append({"concurrency": concurrency, "samples": _samples_json(samples)})
+        workloads.append(
+            (
+                f"scaling: INSERT, concurrency {concurrency}, {n:,} statements",
+                node.insert_workload(n, concurrency),
+            )
+        )
+    swept = sweep(chosen, workloads, args.scaling_repeats, progress=say)
+    points = [
+        {"concurrency": c, "samples": _samples_json(samples)}
+        for c, samples in zip(concurrencies, swept, strict=True)
+    ]
     return {"repeats": args.scaling_repeats, "max_n": args.scaling_max_n, "points": points}
 
 

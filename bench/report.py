@@ -362,6 +362,9 @@ METHOD = """\
   that drift and noise from the rest of the machine fall on all contenders alike. The tables show
   the median per contender; a ratio is the median over repeats of the ratio between the two
   contenders' runs in the same repeat (paired, so that slower stretches of the machine cancel).
+  Against the node, the repeats are outermost: each repeat sweeps every cell (operation x
+  concurrency), forward then backward, so a noisy minute lands on one repeat of many cells rather
+  than on every repeat of one cell.
 * **Verified.** Every contender checks its own results: the count, that every statement
   succeeded, and that result *i* belongs to statement *i* (the fake returns each statement's
   parameters as its row; for the node, an INSERT's bound key is read back from the future's bound

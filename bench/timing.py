@@ -81,8 +81,13 @@ def interleave(
     repeats: int,
     progress: Callable[[str], None] | None = None,
     collector: bool = True,
+    first_repeat: int = 0,
+    samples: dict[str, Samples] | None = None,
 ) -> dict[str, Samples]:
     """Run each available contender ``repeats`` times, A B C A B C ..., rotating the start.
+
+    ``first_repeat`` sets the rotation of the first repeat; runs are appended to ``samples`` when
+    given (see :func:`sweep`).
 
     Returns:
         Samples per contender key (unavailable contenders are absent).
@@ -91,8 +96,11 @@ def interleave(
         WrongResultsError: a contender's results were wrong (the run stops there).
     """
     active = [c for c in contenders if c.available]
-    samples = {c.key: Samples(workload.n) for c in active}
-    for repeat in range(repeats):
+    if samples is None:
+        samples = {}
+    for c in active:
+        samples.setdefault(c.key, Samples(workload.n))
+    for repeat in range(first_repeat, first_repeat + repeats):
         shift = repeat % len(active) if active else 0
         for contender in active[shift:] + active[:shift]:
             wall, cpu = time_once(contender, workload, collector)
@@ -100,11 +108,44 @@ def interleave(
             samples[contender.key].cpu.append(cpu)
             if progress is not None:
                 progress(
-                    f"  [{repeat + 1}/{repeats}] {contender.key:<16} "
+                    f"  [{repeat + 1}] {contender.key:<16} "
                     f"{wall / workload.n * 1e6:8.2f} us/stmt  {workload.n / wall:10,.0f} stmt/s  "
                     f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt"
                 )
     return samples
+
+
+def sweep(
+    contenders: Sequence[Contender],
+    workloads: Sequence[tuple[str, Workload]],
+    repeats: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Samples]]:
+    """:func:`interleave` over several workloads, with the repeats outermost.
+
+    Each repeat visits every workload (forward, then backward on the next repeat), so a noisy
+    stretch of the machine lands on one repeat of many workloads instead of on every repeat of
+    one workload.
+
+    Returns:
+        Samples per contender key, for each workload in the given order.
+    """
+    results: list[dict[str, Samples]] = [{} for _ in workloads]
+    order = list(range(len(workloads)))
+    for repeat in range(repeats):
+        for i in order if repeat % 2 == 0 else order[::-1]:
+            name, workload = workloads[i]
+            if progress is not None:
+                progress(f"== {name} (repeat {repeat + 1}/{repeats})")
+            interleave(
+                contenders,
+                workload,
+                1,
+                progress=progress,
+                first_repeat=repeat,
+                samples=results[i],
+            )
+    return results
 
 
 def say(message: str) -> None:
