@@ -269,13 +269,7 @@ class _Run:
 
     def signal(self) -> None:
         """Something changed (e.g. a push source got an item): run the drain loop."""
-        with self._lock:
-            if self._terminated:
-                return
-            self._wip += 1
-            if self._wip != 1:
-                return
-        self._drain_guarded()
+        self.request(0)
 
     def on_future_result(self, index: int, success: bool, value: Any) -> None:
         """FutureSink: one statement finished. Called on the IO thread, or synchronously."""
@@ -294,6 +288,13 @@ class _Run:
                 self.failed += 1
                 if self._raise:
                     self._stop_issuing = True
+                elif self._input_error is None and session_closed(self._session):
+                    # The driver fails every later statement of a shut-down session at once:
+                    # end the run (after the results already issued) instead of a million of those.
+                    self._stop_issuing = self._input_done = True
+                    self._input_error = SessionClosedError(
+                        f"the session was shut down while statement {index} was in flight"
+                    )
                 elif self._budget is not None:
                     too_many = self._budget.exceeded(self.failed, self.completed)
                     if too_many is not None and self._input_error is None:

@@ -434,6 +434,22 @@ def test_a_session_shut_down_mid_run_ends_the_stream() -> None:
     assert [r.index for r in observer.items] == list(range(7))
 
 
+def test_failures_from_a_session_shut_down_mid_run_end_the_stream() -> None:
+    with FakeSession("manual") as session:
+        observer = RecordingObserver()
+        rxcql.execute(session, pairs(1_000), concurrency=5, raise_on_first_error=False).subscribe(
+            observer
+        )
+        session.is_shutdown = True  # what the driver then does: fail what is in flight
+        session.fail = lambda i, s, p: RuntimeError("Pool is shutdown")
+        while session.complete():
+            pass
+        observer.wait(5)
+    assert isinstance(observer.error, rxcql.SessionClosedError)
+    assert [r.success for r in observer.items] == [False] * 5  # in place, then the end
+    assert session.executed == 5
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
