@@ -307,12 +307,18 @@ class _Run:
 
     def dispose(self) -> None:
         """Stop issuing at once; results that arrive later are dropped. Idempotent."""
+        self._stop()
+
+    def _stop(self) -> bool:
+        """Terminate (once): drop buffered results, release the input and the upstream. False if
+        the run had already ended."""
         with self._lock:
             if self._terminated:
-                return
+                return False
             self._terminated = True
             self._buffer.clear()
         self._release()
+        return True
 
     @property
     def disposed(self) -> bool:
@@ -542,12 +548,8 @@ class _Run:
         )
 
     def _finish(self, error: Exception | None, complete: bool = False) -> None:
-        with self._lock:
-            if self._terminated:
-                return
-            self._terminated = True
-            self._buffer.clear()
-        self._release()
+        if not self._stop():
+            return
         if self._progress is not None:
             self._report(self.snapshot(done=True))
         signal_end(self._observer, None if complete else error)
