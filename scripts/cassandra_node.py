@@ -662,6 +662,25 @@ def _version_from_log(path: Path) -> str:
     return match.group(1) if match else ""
 
 
+def launch(
+    command: Sequence[str], cwd: Path, log_path: Path, pid_file: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in a session of its own with its output in ``log_path``; its pid goes to
+    ``pid_file`` and the Popen is kept for reaping (see ``_children``)."""
+    with log_path.open("wb") as log:
+        child = subprocess.Popen(
+            command,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _children[child.pid] = child
+    pid_file.write_text(f"{child.pid}\n", encoding="utf-8")
+    return child
+
+
 def _terminate(pid: int, timeout: float) -> None:
     """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL and wait again."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
@@ -793,17 +812,7 @@ def _launch(
     (node_dir / "command.txt").write_text(" ".join(command) + "\n", encoding="utf-8")
     echo(f"starting cassandra {version} on {HOST}:{port} (Java {java_home}, log {log_path})")
     began = time.monotonic()
-    with log_path.open("wb") as log:
-        child = subprocess.Popen(
-            command,
-            cwd=node_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _children[child.pid] = child
-    _pid_file(port).write_text(f"{child.pid}\n", encoding="utf-8")
+    child = launch(command, node_dir, log_path, _pid_file(port))
     try:
         found = _wait_ready(child.pid, port, log_path, wait_timeout, _driver_available())
         if found is None:

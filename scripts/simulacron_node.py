@@ -59,7 +59,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -269,9 +268,6 @@ def ensure_jar(
 # The process
 
 
-_children: dict[int, subprocess.Popen[bytes]] = {}
-
-
 def _run_dir(http_port: int) -> Path:
     return cassandra_node._cache_root() / f"simulacron-run-{http_port}"
 
@@ -285,7 +281,7 @@ def _running_pid(http_port: int) -> int | None:
         pid = int(_pid_file(http_port).read_text().strip())
     except (OSError, ValueError):
         return None
-    child = _children.get(pid)
+    child = cassandra_node._children.get(pid)
     if child is not None:
         return pid if child.poll() is None else None
     if not cassandra_node._alive(pid):
@@ -303,23 +299,6 @@ def _http_ok(url: str, timeout: float = 2.0) -> bool:
             return bool(response.status == 200)
     except (OSError, ValueError):
         return False
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + wait
-        while cassandra_node._alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if not cassandra_node._alive(pid):
-            break
-    child = _children.pop(pid, None)
-    if child is not None:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            child.wait(timeout=5)
 
 
 def is_running(http_port: int = DEFAULT_HTTP_PORT) -> bool:
@@ -393,17 +372,7 @@ def start(
         (run_dir / "command.txt").write_text(" ".join(command) + "\n", encoding="utf-8")
         echo(f"starting {':'.join(coords)} on {url} (log {log_path})")
         began = time.monotonic()
-        with log_path.open("wb") as log:
-            child = subprocess.Popen(
-                command,
-                cwd=run_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _children[child.pid] = child
-        _pid_file(http_port).write_text(f"{child.pid}\n", encoding="utf-8")
+        child = cassandra_node.launch(command, run_dir, log_path, _pid_file(http_port))
         try:
             if not _wait_http(url, child.pid, wait_timeout):
                 exited = child.poll()
@@ -415,7 +384,7 @@ def start(
                 echo(f"--- {log_path} ---\n{cassandra_node._tail(log_path)}---")
                 raise SimulacronError(f"simulacron did not start on {url}: {reason}")
         except BaseException:
-            _terminate(child.pid, timeout=5.0)
+            cassandra_node._terminate(child.pid, timeout=5.0)
             _pid_file(http_port).unlink(missing_ok=True)
             raise
         elapsed = time.monotonic() - began
@@ -425,19 +394,12 @@ def start(
 def _wait_http(url: str, pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _pid_alive(pid) is False:
+        if not cassandra_node._alive(pid):
             return False
         if _http_ok(url, timeout=1.0):
             return True
         time.sleep(0.1)
     return False
-
-
-def _pid_alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    return cassandra_node._alive(pid)
 
 
 def stop(http_port: int = DEFAULT_HTTP_PORT, timeout: float = STOP_TIMEOUT) -> bool:
@@ -450,7 +412,7 @@ def stop(http_port: int = DEFAULT_HTTP_PORT, timeout: float = STOP_TIMEOUT) -> b
     with cassandra_node._locked(run_dir / ".lock"):
         pid = _running_pid(http_port)
         if pid is not None:
-            _terminate(pid, timeout)
+            cassandra_node._terminate(pid, timeout)
         _pid_file(http_port).unlink(missing_ok=True)
     return pid is not None
 
