@@ -5,8 +5,8 @@ The design card, stage by stage::
     iterable of (statement, params)
       -> demand-driven source        _source.IterableSource / PushSource: pulled only on credit
       -> bounded flat-map            _Run: at most `concurrency` futures in flight, each one
-                                     an inner "observable" over its ResponseFuture
-                                     (_future.watch_future)
+                                     an inner "observable" over its ResponseFuture (its
+                                     callback pair, _Run._on_success / _on_failure)
       -> reorder                     _reorder.OrderedBuffer: (index, result) back into input order
       -> Observable[ExecutionResult]
 
@@ -26,6 +26,11 @@ at a time (the queue-drain pattern: a work-in-progress counter, under a lock): a
 arrives while it runs, including a future that completes synchronously inside ``add_callbacks``,
 only bumps the counter and the loop already running picks it up. So the stack depth stays
 constant for any input size, and the user's iterator and observer are never called concurrently.
+
+The hot path (measured by ``python -m bench``): a completion takes the lock once to merge its
+result and, when no loop is running, to reserve the first pass of the loop it then runs; one more
+lock round ends the pass. Callbacks are bound methods of the run, the buffer hands an in-order
+result straight through, and everything the loop needs is looked up once per run.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
 from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -45,7 +50,6 @@ from reactivex.disposable import Disposable
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
-from ._future import watch_future
 from ._reorder import ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
@@ -172,16 +176,19 @@ class _Run:
         "_indexed",
         "_input_done",
         "_input_error",
+        "_internal",
         "_issued",
         "_limit",
         "_lock",
         "_manual",
         "_next_progress",
         "_observer",
+        "_on_next",
         "_on_stop",
         "_profile",
         "_progress",
         "_progress_interval",
+        "_pull",
         "_raise",
         "_rate",
         "_session",
@@ -211,7 +218,11 @@ class _Run:
         self._session = session
         self._execute_async = session.execute_async
         self._source = source
+        self._pull = source.pull
         self._observer = observer
+        self._on_next = observer.on_next
+        #: rxcql's own observers (collectors, mailboxes) only queue: no user code, never raise.
+        self._internal = bool(getattr(observer, "rxcql_internal", False))
         self._concurrency = options.concurrency
         self._profile = options.execution_profile
         self._raise = options.raise_on_first_error
@@ -265,14 +276,47 @@ class _Run:
             self._wip += 1
             if self._wip != 1:
                 return
-        self._drain_guarded()
+            # This thread runs the drain loop; its first pass is reserved in this lock round.
+            ready = self._buffer.take_ready()
+            credits = self._reserve()
+            first = self._issued - credits
+        self._drain(ready, credits, first)
 
     def signal(self) -> None:
         """Something changed (e.g. a push source got an item): run the drain loop."""
         self.request(0)
 
-    def on_future_result(self, index: int, success: bool, value: Any) -> None:
-        """FutureSink: one statement finished. Called on the IO thread, or synchronously."""
+    # -- the inner observables: one per statement, over its ResponseFuture ------------------
+    #
+    # Each issued statement's inner "observable" is its ResponseFuture with this callback pair
+    # attached (``add_callbacks(self._on_success, self._on_failure, (future, index))``): the lean
+    # form of ``_future.from_response_future``, one outcome per future, pushed into the merge
+    # below. They run on the driver's IO thread, or synchronously inside ``add_callbacks`` when
+    # the result was already there. The driver swallows exceptions from callbacks, so none may
+    # escape them: an escaped one would be a slot that never frees and a stream that never ends.
+
+    def _on_success(self, rows: Any, future: Any, index: int) -> None:
+        try:
+            # Drop our callbacks so that paging through the ResultSet later does not call them
+            # again (fetching the next page re-runs the callbacks) nor keep the run alive.
+            future.clear_callbacks()
+            value = ResultSet(future, rows)
+        except Exception as exc:  # a future that cannot build its ResultSet is a failure
+            self._complete(index, False, exc)
+            return
+        self._complete(index, True, value)
+
+    def _on_failure(self, exc: Any, future: Any, index: int) -> None:
+        try:
+            future.clear_callbacks()
+        except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
+            log.debug("clear_callbacks failed", exc_info=True)
+        self._complete(index, False, exc)
+
+    def _complete(self, index: int, success: bool, value: Any) -> None:
+        """The merge: one statement finished. Its result goes to the reorder buffer, and if no
+        thread is running the drain loop, this one does (its first pass reserved in the same lock
+        round as the bookkeeping: on the common path, one completion costs two lock rounds)."""
         if self._indexed:
             result = _new_result(ExecutionResult, (success, value))
             result.index = index
@@ -283,27 +327,64 @@ class _Run:
                 return
             self._in_flight -= 1
             self.completed += 1
-            self._buffer.put(index, result)
             if not success:
-                self.failed += 1
-                if self._raise:
-                    self._stop_issuing = True
-                elif self._input_error is None and session_closed(self._session):
-                    # The driver fails every later statement of a shut-down session at once:
-                    # end the run (after the results already issued) instead of a million of those.
-                    self._stop_issuing = self._input_done = True
-                    self._input_error = SessionClosedError(
-                        f"the session was shut down while statement {index} was in flight"
-                    )
-                elif self._budget is not None:
-                    too_many = self._budget.exceeded(self.failed, self.completed)
-                    if too_many is not None and self._input_error is None:
-                        self._stop_issuing = self._input_done = True
-                        self._input_error = too_many
-            self._wip += 1
-            if self._wip != 1:
+                self._count_failure(index)
+            if self._wip:
+                # The loop is running (on another thread, or this statement completed inside
+                # add_callbacks on the loop's own thread): it picks this result up.
+                self._buffer.put(index, result)
+                self._wip += 1
                 return
-        self._drain_guarded()
+            self._wip = 1
+            ready = self._buffer.put_take(index, result)
+            credits = self._reserve()
+            first = self._issued - credits
+        self._drain(ready, credits, first)
+
+    def _count_failure(self, index: int) -> None:
+        """Under the lock: a statement failed; decide whether issuing (or the run) stops."""
+        self.failed += 1
+        if self._raise:
+            self._stop_issuing = True
+        elif self._input_error is None and session_closed(self._session):
+            # The driver fails every later statement of a shut-down session at once: end the run
+            # (after the results already issued) instead of a million of those.
+            self._stop_issuing = self._input_done = True
+            self._input_error = SessionClosedError(
+                f"the session was shut down while statement {index} was in flight"
+            )
+        elif self._budget is not None:
+            too_many = self._budget.exceeded(self.failed, self.completed)
+            if too_many is not None and self._input_error is None:
+                self._stop_issuing = self._input_done = True
+                self._input_error = too_many
+
+    def _reserve(self) -> int:
+        """Under the lock: reserve every credit free now (``min`` of the free concurrency slots
+        and the window's room, and what the rate limit allows); the caller issues that many."""
+        if self._stop_issuing or self._input_done:
+            return 0
+        credits = self._concurrency - self._in_flight
+        room = self._limit - self._issued
+        if room < credits:
+            credits = room
+        if credits <= 0:
+            return 0
+        if self._rate is not None:
+            credits, wake_in = self._rate.take(credits)
+            if wake_in and not self._timer_pending:
+                self._timer_pending = True
+                self._wake_later(wake_in)
+            if credits <= 0:
+                return 0
+        self._issued += credits
+        in_flight = self._in_flight = self._in_flight + credits
+        if in_flight > self.max_in_flight:
+            self.max_in_flight = in_flight
+        ahead = self._issued - self.delivered
+        if ahead > self.max_buffered:
+            self.max_buffered = ahead
+        return credits
 
     def dispose(self) -> None:
         """Stop issuing at once; results that arrive later are dropped. Idempotent."""
@@ -334,125 +415,60 @@ class _Run:
 
     # -- the drain loop -------------------------------------------------------------------
 
-    def _drain_guarded(self) -> None:
+    def _drain(self, ready: list[Any], credits: int, first: int) -> None:
+        """The drain loop, run by one thread at a time, starting with a pass already reserved:
+        ``ready`` results to deliver, ``credits`` statements to issue from index ``first``.
+
+        Each later pass takes one lock round for all the bookkeeping: it records what was
+        delivered, takes every result whose turn has come, and reserves the credits for new
+        statements. The observer, the user's iterator and execute_async run outside the lock.
+        """
         try:
-            self._drain()
+            self._drain_loop(ready, credits, first)
         except BaseException as exc:  # a bug of ours must not become a silently wedged run
             log.exception("rxcql engine failed")
             self._finish(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
             if not isinstance(exc, Exception):
                 raise
 
-    def _drain(self) -> None:
-        # One lock acquisition per pass does all the bookkeeping: it records what was delivered,
-        # takes every result whose turn has come, and reserves the credits for new statements.
-        # The observer, the user's iterator and execute_async then run outside the lock.
+    def _drain_loop(self, ready: list[Any], credits: int, first: int) -> None:
         lock = self._lock
         buffer = self._buffer
-        observer = self._observer
-        source = self._source
+        on_next = self._on_next
+        pull = self._pull
         execute_async = self._execute_async
         profile = self._profile
-        concurrency = self._concurrency
+        on_success = self._on_success
+        on_failure = self._on_failure
         auto = not self._manual
-        internal = bool(getattr(observer, "rxcql_internal", False))
-        marker = thread_marker
-        perf_counter = time.perf_counter
+        raise_first = self._raise
         missed = 1
-        delivered = 0
         starved = False
-        final: Exception | None = None
         while True:
-            with lock:
-                if self._terminated:
-                    return
-                if delivered:
-                    self.delivered += delivered
-                    if auto:
-                        self._limit += delivered
-                    delivered = 0
-                ready = buffer.take_ready()
-                credits = 0
-                wake_in = 0.0
-                if not (starved or self._stop_issuing or self._input_done):
-                    credits = min(concurrency - self._in_flight, self._limit - self._issued)
-                    if credits > 0 and self._rate is not None:
-                        credits, wake_in = self._rate.take(credits)
-                        if wake_in and self._timer_pending:
-                            wake_in = 0.0  # a wake-up is already on its way
-                        elif wake_in:
-                            self._timer_pending = True
-                    if credits > 0:
-                        first = self._issued
-                        self._issued = first + credits
-                        self._in_flight += credits
-                        if self._in_flight > self.max_in_flight:
-                            self.max_in_flight = self._in_flight
-                        ahead = self._issued - self.delivered
-                        if ahead > self.max_buffered:
-                            self.max_buffered = ahead
-                    else:
-                        credits = 0
-                if wake_in:
-                    self._wake_later(wake_in)
-                if not ready and not credits:
-                    if self._in_flight == 0 and self._input_done and not len(buffer):
-                        final = self._input_error
-                        break
-                    self._wip -= missed
-                    missed = self._wip
-                    if missed == 0:
-                        return
-                    starved = False  # a new signal: a push source may have an item now
-                    continue
-
-            if self._progress is not None:
-                self._maybe_report(perf_counter())
-
-            # Reorder stage: hand over the results whose turn has come, in order.
-            if ready and internal:
-                # rxcql's own consumers only queue or collect: no user code runs here.
-                for result in ready:
-                    if not result.success and self._raise:
-                        self._finish(result.result_or_exc)
-                        return
-                    observer.on_next(result)
-                delivered += len(ready)
-            elif ready:
-                started = perf_counter()
-                # Mark the thread: a blocking rxcql call from inside on_next would deadlock.
-                depth = getattr(marker, "depth", 0)
-                marker.depth = depth + 1
-                try:
+            delivered = 0
+            if ready:
+                if self._progress is not None:
+                    self._maybe_report(time.perf_counter())
+                # Reorder stage: hand over the results whose turn has come, in order.
+                if self._internal:
+                    # rxcql's own consumers only queue or collect: no user code runs here.
                     for result in ready:
-                        if not result.success and self._raise:
-                            self._finish(result.result_or_exc)
+                        if raise_first and not result[0]:
+                            self._finish(result[1])
                             return
-                        try:
-                            observer.on_next(result)
-                        except Exception as exc:
-                            error = ObserverError(
-                                "observer.on_next raised on the result of statement "
-                                f"{getattr(result, 'index', '?')}: {exc!r}"
-                            )
-                            error.__cause__ = exc
-                            self._finish(error)
-                            return
-                        delivered += 1
-                        if self._terminated or getattr(observer, "is_stopped", False):
-                            # disposed from inside on_next (reactivex's auto-detach observer)
-                            self.dispose()
-                            return
-                finally:
-                    marker.depth = depth
-                if perf_counter() - started > SLOW_OBSERVER_SECONDS:
-                    self._report_slow(perf_counter() - started)
+                        on_next(result)
+                    delivered = len(ready)
+                else:
+                    delivered = self._deliver(ready)
+                    if delivered < 0:
+                        return
 
-            # Source and bounded flat-map stage: one statement per reserved credit.
-            index = first if credits else 0
+            # Source and bounded flat-map stage: one statement per reserved credit, each mapped
+            # onto its ResponseFuture's callbacks (the inner observable, see _on_success).
+            index = first
             while credits:
                 try:
-                    pulled = source.pull()
+                    pulled = pull()
                 except Exception as exc:
                     self._give_back(credits, exc)
                     break
@@ -463,8 +479,10 @@ class _Run:
                     break
                 credits -= 1
                 try:
-                    watch_future(
-                        execute_async(pulled[0], pulled[1], execution_profile=profile), index, self
+                    future = execute_async(pulled[0], pulled[1], execution_profile=profile)
+                    args = (future, index)
+                    future.add_callbacks(
+                        on_success, on_failure, callback_args=args, errback_args=args
                     )
                 except Exception as exc:
                     if session_closed(self._session):
@@ -478,9 +496,66 @@ class _Run:
                         break
                     # A synchronous failure (bind error, ...) is a result like any other; the
                     # drain loop is running, so this only queues it: no recursion.
-                    self.on_future_result(index, False, exc)
+                    self._complete(index, False, exc)
                 index += 1
+
+            with lock:
+                if self._terminated:
+                    return
+                if delivered:
+                    self.delivered += delivered
+                    if auto:
+                        self._limit += delivered
+                ready = buffer.take_ready()
+                credits = 0 if starved else self._reserve()
+                if ready or credits:
+                    first = self._issued - credits
+                    continue
+                if self._in_flight == 0 and self._input_done and not len(buffer):
+                    final = self._input_error
+                    break
+                self._wip -= missed
+                missed = self._wip
+                if missed == 0:
+                    return
+                starved = False  # a new signal: a push source may have an item now
         self._finish(final, complete=final is None)
+
+    def _deliver(self, ready: list[Any]) -> int:
+        """Hand ``ready`` to a user's observer: how many were delivered, or -1 if the run ended."""
+        observer = self._observer
+        perf_counter = time.perf_counter
+        started = perf_counter()
+        delivered = 0
+        # Mark the thread: a blocking rxcql call from inside on_next would deadlock.
+        depth = getattr(thread_marker, "depth", 0)
+        thread_marker.depth = depth + 1
+        try:
+            for result in ready:
+                if not result[0] and self._raise:
+                    self._finish(result[1])
+                    return -1
+                try:
+                    observer.on_next(result)
+                except Exception as exc:
+                    error = ObserverError(
+                        "observer.on_next raised on the result of statement "
+                        f"{getattr(result, 'index', '?')}: {exc!r}"
+                    )
+                    error.__cause__ = exc
+                    self._finish(error)
+                    return -1
+                delivered += 1
+                if self._terminated or getattr(observer, "is_stopped", False):
+                    # disposed from inside on_next (reactivex's auto-detach observer)
+                    self.dispose()
+                    return -1
+        finally:
+            thread_marker.depth = depth
+        took = perf_counter() - started
+        if took > SLOW_OBSERVER_SECONDS:
+            self._report_slow(took)
+        return delivered
 
     def _give_back(self, credits: int, reason: Any) -> None:
         """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY

@@ -44,6 +44,25 @@ class OrderedBuffer(Generic[_T]):
             self._next += 1
         return value
 
+    def put_take(self, index: int, value: _T) -> list[_T]:
+        """:meth:`put` then :meth:`take_ready`, without the detour through the dictionary for a
+        value whose turn it is (the common case)."""
+        if index != self._next:
+            self._waiting[index] = value
+            return _NONE
+        waiting = self._waiting
+        ready = [value]
+        index += 1
+        if waiting:
+            while True:
+                value = waiting.pop(index, NOTHING)  # type: ignore[assignment]
+                if value is NOTHING:
+                    break
+                ready.append(value)
+                index += 1
+        self._next = index
+        return ready
+
     def take_ready(self) -> list[_T]:
         """Remove and return every value whose turn has come (possibly none), in index order."""
         waiting = self._waiting
@@ -89,6 +108,14 @@ class ArrivalBuffer(Generic[_T]):
 
     def pop(self) -> _T | object:
         return self._queue.popleft() if self._queue else NOTHING
+
+    def put_take(self, index: int, value: _T) -> list[_T]:
+        """:meth:`put` then :meth:`take_ready`."""
+        queue = self._queue
+        if not queue:
+            return [value]
+        queue.append(value)
+        return self.take_ready()
 
     def take_ready(self) -> list[_T]:
         """Remove and return everything that arrived, in arrival order."""
