@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import cassandra.concurrent
+from cassandra.cluster import ResultSet
 
 import rxcql
 
@@ -189,6 +190,34 @@ def run_floor(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
     return None
 
 
+class _RefillKeeping(_Refill):
+    """The refill loop that also keeps what a list mode must return: the driver's
+    ``ExecutionResult(True, ResultSet)`` of every statement, in input order (stored by index).
+
+    The least any list mode can cost: building and keeping a ResultSet per statement, and the
+    garbage collector's work on everything that keeps alive, are part of the job.
+    """
+
+    __slots__ = ("results",)
+
+    def __init__(self, workload: Workload, items: Iterable[tuple[Any, Any]]) -> None:
+        super().__init__(workload, items)
+        self.results: list[Any] = [None] * workload.n
+
+    def _ok(self, rows: Any, future: Any, index: int) -> None:
+        future.clear_callbacks()
+        self.results[index] = cassandra.concurrent.ExecutionResult(True, ResultSet(future, rows))
+        self._next(1)
+
+
+def run_floor_list(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
+    refill = _RefillKeeping(workload, items)
+    refill.run(workload.concurrency)
+    if refill.problem is not None:
+        raise _fail(refill.problem)
+    return refill.results
+
+
 # -- cassandra.concurrent -------------------------------------------------------------------------
 
 
@@ -294,6 +323,7 @@ def run_asyncio_collect(workload: Workload, items: Iterable[tuple[Any, Any]]) ->
 
 
 FLOOR = "floor"
+FLOOR_LIST = "floor_list"
 DRIVER_LIST = "driver_list"
 DRIVER_GEN = "driver_gen"
 
@@ -304,6 +334,12 @@ def all_contenders() -> list[Contender]:
     has_collect = hasattr(rxcql, "collect")
     return [
         Contender(FLOOR, "refill loop: execute_async + add_callbacks (floor)", None, run_floor),
+        Contender(
+            FLOOR_LIST,
+            "the same refill loop, keeping ExecutionResult(True, ResultSet) by index (list floor)",
+            None,
+            run_floor_list,
+        ),
         Contender(DRIVER_LIST, "cassandra.concurrent.execute_concurrent", None, run_driver_list),
         Contender(
             DRIVER_GEN,

@@ -18,6 +18,7 @@ DOCS = ROOT / "docs" / "benchmarks.md"
 PLOT = ROOT / "docs" / "img" / "scaling.png"
 
 FLOOR = "floor"
+FLOOR_LIST = "floor_list"
 
 
 def _read(path: str) -> str:
@@ -313,9 +314,19 @@ def targets(results: dict[str, Any]) -> list[str]:
                     f"fake session, `{mine}` cost / `{theirs}` cost = {ratio:.2f}x "
                     f"(target ≤ 0.6x): {verdict}"
                 )
+        if FLOOR_LIST in s and "driver_list" in s:
+            bound = time_ratio(s[FLOOR_LIST], s["driver_list"])
+            out.append(
+                f"fake session, `{FLOOR_LIST}` cost / `driver_list` cost = {bound:.2f}x: the least "
+                "any list mode costs here (a refill loop that only builds and keeps the results)"
+            )
     node = results.get("node")
     if node:
-        for mine, theirs in (("rxcql_list", "driver_list"), ("rxcql_gen", "driver_gen")):
+        for mine, theirs in (
+            ("rxcql_list", "driver_list"),
+            ("rxcql_gen", "driver_gen"),
+            ("rxcql_subscribe", "driver_list"),
+        ):
             ratios = [
                 (
                     run["op"],
@@ -377,6 +388,9 @@ METHOD = """\
   the driver's IO thread or the fake's completion thread).
 * **Contenders.** `floor`: a hand-written refill loop (execute_async + add_callbacks, the next
   statement issued from the callback; nothing kept, no ordering) — the least any library can cost.
+  `floor_list`: the same loop, also building each statement's `ExecutionResult(True, ResultSet)`
+  and keeping it by index (no ordering work): the least any list mode can cost, the garbage
+  collector's work on a list of results included.
   `driver_list` / `driver_gen`: `cassandra.concurrent.execute_concurrent` with
   `results_generator=False` / `True`. `rxcql_list` / `rxcql_gen`: the same calls from rxcql.
   `rxcql_subscribe`: `rxcql.execute(...)` subscribed with an observer (emissions on the IO

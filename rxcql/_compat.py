@@ -123,7 +123,7 @@ def execute_concurrent(
     Returns:
         A list of the driver's ``ExecutionResult`` tuples in input order (the list position is
         the input index), or, with ``results_generator=True``, a :class:`~rxcql.ResultIterator`
-        of :class:`~rxcql.ExecutionResult` (which also carry ``.index``).
+        of the same tuples in input order.
 
     Raises:
         ValueError: ``concurrency <= 0``.
@@ -146,6 +146,7 @@ def execute_concurrent(
     if not isinstance(results_generator, bool):
         raise TypeError(f"results_generator must be a bool, got {type(results_generator).__name__}")
     if results_generator:
+        observable.options.indexed = False  # the driver's own tuples (the loop count is the index)
         return ResultIterator(observable)
     ensure_not_io_thread("execute_concurrent")
     future = _collect(observable)

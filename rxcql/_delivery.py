@@ -52,6 +52,11 @@ class Mailbox(abc.ObserverBase[Any]):
 
     ``wake`` is called (on the emitting thread) when the consumer may be waiting: when the queue
     goes from empty to non-empty, or on termination, and only once until the next :meth:`take`.
+
+    ``on_next`` takes no lock: the deque's ``append`` and ``popleft`` are atomic, and the wake-up
+    flag is only set under the lock. An emission that reads the flag as set happened before the
+    consumer's next :meth:`take` re-armed it, and that take's drain (after the re-arming) finds
+    it; one that reads it clear wakes the consumer. A wake-up is never lost, at worst doubled.
     """
 
     __slots__ = ("_done", "_error", "_lock", "_queue", "_wake", "_woken")
@@ -68,8 +73,12 @@ class Mailbox(abc.ObserverBase[Any]):
         self._woken = False
 
     def on_next(self, value: Any) -> None:
+        self._queue.append(value)
+        if not self._woken:
+            self._arm()
+
+    def _arm(self) -> None:
         with self._lock:
-            self._queue.append(value)
             if self._woken:
                 return
             self._woken = True
@@ -92,16 +101,18 @@ class Mailbox(abc.ObserverBase[Any]):
     def on_completed(self) -> None:
         self._terminate(None)
 
-    def take(self) -> tuple[deque[Any], bool, Exception | None]:
+    def take(self) -> tuple[list[Any], bool, Exception | None]:
         """Everything queued so far, and whether (and how) the stream has ended.
 
         Re-arms the wake-up: the next emission after this call wakes the consumer again.
         """
         with self._lock:
-            batch = self._queue
-            self._queue = deque()
             self._woken = False
-            return batch, self._done, self._error
+            done, error = self._done, self._error
+        # Counted after reading the end flag: if it was set, every item is already queued.
+        queue = self._queue
+        popleft = queue.popleft
+        return [popleft() for _ in range(len(queue))], done, error
 
     def ready(self) -> bool:
         """Whether :meth:`take` would return something now (items or the end)."""

@@ -424,102 +424,102 @@ class _Run:
         statements. The observer, the user's iterator and execute_async run outside the lock.
         """
         try:
-            self._drain_loop(ready, credits, first)
+            lock = self._lock
+            buffer = self._buffer
+            on_next = self._on_next
+            pull = self._pull
+            execute_async = self._execute_async
+            profile = self._profile
+            on_success = self._on_success
+            on_failure = self._on_failure
+            auto = not self._manual
+            raise_first = self._raise
+            missed = 1
+            starved = False
+            while True:
+                delivered = 0
+                if ready:
+                    if self._progress is not None:
+                        self._maybe_report(time.perf_counter())
+                    # Reorder stage: hand over the results whose turn has come, in order.
+                    if self._internal:
+                        # rxcql's own consumers only queue or collect: no user code runs here.
+                        for result in ready:
+                            if raise_first and not result[0]:
+                                self._finish(result[1])
+                                return
+                            on_next(result)
+                        delivered = len(ready)
+                    else:
+                        delivered = self._deliver(ready)
+                        if delivered < 0:
+                            return
+
+                # Source and bounded flat-map stage: one statement per reserved credit, each mapped
+                # onto its ResponseFuture's callbacks (the inner observable, see _on_success).
+                index = first
+                while credits:
+                    try:
+                        pulled = pull()
+                    except Exception as exc:
+                        self._give_back(credits, exc)
+                        break
+                    if pulled is END or pulled is EMPTY:
+                        self._give_back(credits, None if pulled is END else EMPTY)
+                        # Nothing to pull until the push source signals again: do not spin.
+                        starved = pulled is EMPTY
+                        break
+                    credits -= 1
+                    try:
+                        future = execute_async(pulled[0], pulled[1], execution_profile=profile)
+                        args = (future, index)
+                        future.add_callbacks(
+                            on_success, on_failure, callback_args=args, errback_args=args
+                        )
+                    except Exception as exc:
+                        if session_closed(self._session):
+                            # Not a failure of this statement: the run cannot go on. The results of
+                            # the statements already issued come first, then this error.
+                            closed = SessionClosedError(
+                                "the session was shut down before statement "
+                                f"{index} could be issued"
+                            )
+                            closed.__cause__ = exc
+                            self._give_back(credits + 1, closed)
+                            break
+                        # A synchronous failure (bind error, ...) is a result like any other; the
+                        # drain loop is running, so this only queues it: no recursion.
+                        self._complete(index, False, exc)
+                    index += 1
+
+                with lock:
+                    if self._terminated:
+                        return
+                    if delivered:
+                        self.delivered += delivered
+                        if auto:
+                            self._limit += delivered
+                    ready = buffer.take_ready()
+                    credits = (
+                        0 if starved or self._in_flight >= self._concurrency else self._reserve()
+                    )
+                    if ready or credits:
+                        first = self._issued - credits
+                        continue
+                    if self._in_flight == 0 and self._input_done and not len(buffer):
+                        final = self._input_error
+                        break
+                    self._wip -= missed
+                    missed = self._wip
+                    if missed == 0:
+                        return
+                    starved = False  # a new signal: a push source may have an item now
+            self._finish(final, complete=final is None)
         except BaseException as exc:  # a bug of ours must not become a silently wedged run
             log.exception("rxcql engine failed")
             self._finish(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
             if not isinstance(exc, Exception):
                 raise
-
-    def _drain_loop(self, ready: list[Any], credits: int, first: int) -> None:
-        lock = self._lock
-        buffer = self._buffer
-        on_next = self._on_next
-        pull = self._pull
-        execute_async = self._execute_async
-        profile = self._profile
-        on_success = self._on_success
-        on_failure = self._on_failure
-        auto = not self._manual
-        raise_first = self._raise
-        missed = 1
-        starved = False
-        while True:
-            delivered = 0
-            if ready:
-                if self._progress is not None:
-                    self._maybe_report(time.perf_counter())
-                # Reorder stage: hand over the results whose turn has come, in order.
-                if self._internal:
-                    # rxcql's own consumers only queue or collect: no user code runs here.
-                    for result in ready:
-                        if raise_first and not result[0]:
-                            self._finish(result[1])
-                            return
-                        on_next(result)
-                    delivered = len(ready)
-                else:
-                    delivered = self._deliver(ready)
-                    if delivered < 0:
-                        return
-
-            # Source and bounded flat-map stage: one statement per reserved credit, each mapped
-            # onto its ResponseFuture's callbacks (the inner observable, see _on_success).
-            index = first
-            while credits:
-                try:
-                    pulled = pull()
-                except Exception as exc:
-                    self._give_back(credits, exc)
-                    break
-                if pulled is END or pulled is EMPTY:
-                    self._give_back(credits, None if pulled is END else EMPTY)
-                    # Nothing to pull until the push source signals again: do not spin.
-                    starved = pulled is EMPTY
-                    break
-                credits -= 1
-                try:
-                    future = execute_async(pulled[0], pulled[1], execution_profile=profile)
-                    args = (future, index)
-                    future.add_callbacks(
-                        on_success, on_failure, callback_args=args, errback_args=args
-                    )
-                except Exception as exc:
-                    if session_closed(self._session):
-                        # Not a failure of this statement: the run cannot go on. The results of
-                        # the statements already issued come first, then this error.
-                        closed = SessionClosedError(
-                            f"the session was shut down before statement {index} could be issued"
-                        )
-                        closed.__cause__ = exc
-                        self._give_back(credits + 1, closed)
-                        break
-                    # A synchronous failure (bind error, ...) is a result like any other; the
-                    # drain loop is running, so this only queues it: no recursion.
-                    self._complete(index, False, exc)
-                index += 1
-
-            with lock:
-                if self._terminated:
-                    return
-                if delivered:
-                    self.delivered += delivered
-                    if auto:
-                        self._limit += delivered
-                ready = buffer.take_ready()
-                credits = 0 if starved else self._reserve()
-                if ready or credits:
-                    first = self._issued - credits
-                    continue
-                if self._in_flight == 0 and self._input_done and not len(buffer):
-                    final = self._input_error
-                    break
-                self._wip -= missed
-                missed = self._wip
-                if missed == 0:
-                    return
-                starved = False  # a new signal: a push source may have an item now
-        self._finish(final, complete=final is None)
 
     def _deliver(self, ready: list[Any]) -> int:
         """Hand ``ready`` to a user's observer: how many were delivered, or -1 if the run ended."""

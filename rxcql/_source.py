@@ -23,6 +23,7 @@ END: Any = object()
 
 _STATEMENT_TYPES = (str, Statement, PreparedStatement)
 _PLAIN_PARAMETERS = frozenset({tuple, list, dict, type(None)})
+_EXHAUSTED: Iterator[Any] = iter(())  # what a finished or released source pulls from
 
 
 def check_item(index: int, item: Any) -> tuple[Any, Any]:
@@ -64,7 +65,7 @@ class IterableSource:
     __slots__ = ("_iterator", "_pulled")
 
     def __init__(self, iterable: Iterable[Any]) -> None:
-        self._iterator: Iterator[Any] | None = iter(iterable)
+        self._iterator: Iterator[Any] = iter(iterable)
         self._pulled = 0
 
     def pull(self) -> tuple[Any, Any]:
@@ -74,19 +75,15 @@ class IterableSource:
             InputIteratorError: the iterator raised (chained as ``__cause__``).
             InvalidItemError: the item is not a well-formed ``(statement, parameters)`` pair.
         """
-        iterator = self._iterator
-        if iterator is None:
-            return cast(tuple[Any, Any], END)
         try:
-            item = next(iterator)
+            item = next(self._iterator)
         except StopIteration:
-            self._iterator = None
+            self._iterator = _EXHAUSTED  # some iterators would go on after StopIteration
             return cast(tuple[Any, Any], END)
         except Exception as exc:
-            self._iterator = None
+            self._iterator = _EXHAUSTED
             raise InputIteratorError(self._pulled, exc) from exc
-        index = self._pulled
-        self._pulled = index + 1
+        self._pulled += 1
         if (
             type(item) is tuple
             and len(item) == 2
@@ -94,11 +91,11 @@ class IterableSource:
             and isinstance(item[0], _STATEMENT_TYPES)
         ):
             return item  # the common case, checked inline (this runs once per statement)
-        return check_item(index, item)
+        return check_item(self._pulled - 1, item)
 
     def close(self) -> None:
         """Forget the iterator (the run is over); it is not closed, only released."""
-        self._iterator = None
+        self._iterator = _EXHAUSTED
 
 
 class PushSource:

@@ -364,7 +364,9 @@ def test_generator_mode_returns_a_closeable_context_manager() -> None:
             first = next(results)
         assert session.wait_idle(timeout=10)
         assert session.executed <= 1 + WINDOW
-    assert first.index == 0
+    assert type(first) is driver.ExecutionResult  # the driver's own tuple
+    assert first.success
+    assert first.result_or_exc.one() == (0,)
     with pytest.raises(StopIteration):
         next(results)
 
