@@ -50,7 +50,7 @@ from reactivex.disposable import Disposable
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
-from ._reorder import ArrivalBuffer, OrderedBuffer
+from ._reorder import _NONE, ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
 from ._threads import thread_marker
@@ -198,7 +198,6 @@ class _Run:
         "_terminated",
         "_timer_pending",
         "_wip",
-        "completed",
         "delivered",
         "failed",
         "max_buffered",
@@ -253,8 +252,7 @@ class _Run:
         self._next_progress = self._started + options.progress_interval
         #: Results handed to the observer so far (for tests and progress reporting).
         self.delivered = 0
-        #: Statements finished so far, and how many of them failed.
-        self.completed = 0
+        #: Statements that failed so far.
         self.failed = 0
         #: High-water marks, kept for tests and benchmarks: the most futures in flight at once,
         #: and the most statements issued but not yet delivered at once.
@@ -273,6 +271,14 @@ class _Run:
             if self._terminated:
                 return
             self._limit += n
+            if n and not self._wip and self._in_flight * 2 >= self._concurrency:
+                # A consumer's acknowledgement while at least half the slots are busy: leave the
+                # new credit to the next completion, whose thread (the driver's IO thread) issues
+                # with it. Issuing from the consumer's thread would wake the IO thread and fight
+                # it for the GIL for every batch; a completion is bound to come (statements are
+                # in flight, and each completion runs the loop), and until then at least half
+                # the concurrency is at work.
+                return
             self._wip += 1
             if self._wip != 1:
                 return
@@ -326,7 +332,6 @@ class _Run:
             if self._terminated:
                 return
             self._in_flight -= 1
-            self.completed += 1
             if not success:
                 self._count_failure(index)
             if self._wip:
@@ -413,6 +418,11 @@ class _Run:
     def in_flight(self) -> int:
         return self._in_flight
 
+    @property
+    def completed(self) -> int:
+        """Statements finished so far (issued and no longer in flight)."""
+        return self._issued - self._in_flight
+
     # -- the drain loop -------------------------------------------------------------------
 
     def _drain(self, ready: list[Any], credits: int, first: int) -> None:
@@ -424,16 +434,7 @@ class _Run:
         statements. The observer, the user's iterator and execute_async run outside the lock.
         """
         try:
-            lock = self._lock
             buffer = self._buffer
-            on_next = self._on_next
-            pull = self._pull
-            execute_async = self._execute_async
-            profile = self._profile
-            on_success = self._on_success
-            on_failure = self._on_failure
-            auto = not self._manual
-            raise_first = self._raise
             missed = 1
             starved = False
             while True:
@@ -445,10 +446,10 @@ class _Run:
                     if self._internal:
                         # rxcql's own consumers only queue or collect: no user code runs here.
                         for result in ready:
-                            if raise_first and not result[0]:
+                            if not result[0] and self._raise:
                                 self._finish(result[1])
                                 return
-                            on_next(result)
+                            self._on_next(result)
                         delivered = len(ready)
                     else:
                         delivered = self._deliver(ready)
@@ -460,7 +461,7 @@ class _Run:
                 index = first
                 while credits:
                     try:
-                        pulled = pull()
+                        pulled = self._pull()
                     except Exception as exc:
                         self._give_back(credits, exc)
                         break
@@ -471,10 +472,15 @@ class _Run:
                         break
                     credits -= 1
                     try:
-                        future = execute_async(pulled[0], pulled[1], execution_profile=profile)
+                        future = self._execute_async(
+                            pulled[0], pulled[1], execution_profile=self._profile
+                        )
                         args = (future, index)
                         future.add_callbacks(
-                            on_success, on_failure, callback_args=args, errback_args=args
+                            self._on_success,
+                            self._on_failure,
+                            callback_args=args,
+                            errback_args=args,
                         )
                     except Exception as exc:
                         if session_closed(self._session):
@@ -492,14 +498,14 @@ class _Run:
                         self._complete(index, False, exc)
                     index += 1
 
-                with lock:
+                with self._lock:
                     if self._terminated:
                         return
                     if delivered:
                         self.delivered += delivered
-                        if auto:
+                        if not self._manual:
                             self._limit += delivered
-                    ready = buffer.take_ready()
+                    ready = buffer.take_ready() if buffer.pending else _NONE
                     credits = (
                         0 if starved or self._in_flight >= self._concurrency else self._reserve()
                     )

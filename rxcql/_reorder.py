@@ -28,18 +28,19 @@ class OrderedBuffer(Generic[_T]):
     Not thread-safe: the caller serializes access (the engine holds its lock).
     """
 
-    __slots__ = ("_next", "_waiting")
+    __slots__ = ("_next", "pending")
 
     def __init__(self, start: int = 0) -> None:
         self._next = start
-        self._waiting: dict[int, _T] = {}
+        #: The values that arrived ahead of their turn; empty means nothing can be ready.
+        self.pending: dict[int, _T] = {}
 
     def put(self, index: int, value: _T) -> None:
-        self._waiting[index] = value
+        self.pending[index] = value
 
     def pop(self) -> _T | object:
         """The value for the next index, or :data:`NOTHING` if it has not arrived yet."""
-        value = self._waiting.pop(self._next, NOTHING)
+        value = self.pending.pop(self._next, NOTHING)
         if value is not NOTHING:
             self._next += 1
         return value
@@ -48,9 +49,9 @@ class OrderedBuffer(Generic[_T]):
         """:meth:`put` then :meth:`take_ready`, without the detour through the dictionary for a
         value whose turn it is (the common case)."""
         if index != self._next:
-            self._waiting[index] = value
+            self.pending[index] = value
             return _NONE
-        waiting = self._waiting
+        waiting = self.pending
         ready = [value]
         index += 1
         if waiting:
@@ -65,7 +66,7 @@ class OrderedBuffer(Generic[_T]):
 
     def take_ready(self) -> list[_T]:
         """Remove and return every value whose turn has come (possibly none), in index order."""
-        waiting = self._waiting
+        waiting = self.pending
         index = self._next
         value = waiting.pop(index, NOTHING)
         if value is NOTHING:
@@ -86,32 +87,33 @@ class OrderedBuffer(Generic[_T]):
         return self._next
 
     def clear(self) -> None:
-        self._waiting.clear()
+        self.pending.clear()
 
     def __contains__(self, index: object) -> bool:
-        return index in self._waiting
+        return index in self.pending
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self.pending)
 
 
 class ArrivalBuffer(Generic[_T]):
     """The ``ordered=False`` counterpart of :class:`OrderedBuffer`: first in, first out."""
 
-    __slots__ = ("_queue",)
+    __slots__ = ("pending",)
 
     def __init__(self) -> None:
-        self._queue: deque[_T] = deque()
+        #: The values that arrived and were not taken yet.
+        self.pending: deque[_T] = deque()
 
     def put(self, index: int, value: _T) -> None:
-        self._queue.append(value)
+        self.pending.append(value)
 
     def pop(self) -> _T | object:
-        return self._queue.popleft() if self._queue else NOTHING
+        return self.pending.popleft() if self.pending else NOTHING
 
     def put_take(self, index: int, value: _T) -> list[_T]:
         """:meth:`put` then :meth:`take_ready`."""
-        queue = self._queue
+        queue = self.pending
         if not queue:
             return [value]
         queue.append(value)
@@ -119,7 +121,7 @@ class ArrivalBuffer(Generic[_T]):
 
     def take_ready(self) -> list[_T]:
         """Remove and return everything that arrived, in arrival order."""
-        queue = self._queue
+        queue = self.pending
         if not queue:
             return _NONE
         ready = list(queue)
@@ -127,10 +129,10 @@ class ArrivalBuffer(Generic[_T]):
         return ready
 
     def clear(self) -> None:
-        self._queue.clear()
+        self.pending.clear()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.pending)
 
 
 def reorder(
