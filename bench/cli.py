@@ -178,7 +178,7 @@ def run_big(args: argparse.Namespace, node: Any) -> dict[str, Any]:
         )
 
     contender = Contender("rxcql_with_args", "execute_concurrent_with_args", None, run)
-    wall, cpu = time_once(contender, workload)
+    wall, cpu, in_gc = time_once(contender, workload)
     rss_growth = rss() - rss_before
     keys = random.Random(7).sample(range(args.big_n), min(1000, args.big_n))
     found = node.count_big(keys)
@@ -193,6 +193,7 @@ def run_big(args: argparse.Namespace, node: Any) -> dict[str, Any]:
             "mode": args.big_mode,
             "wall": wall,
             "cpu": cpu,
+            "gc": in_gc,
             "rss_growth": rss_growth,
             "spot_checked": len(keys),
             "spot_found": found,
@@ -278,7 +279,7 @@ def run_profile(args: argparse.Namespace, key: str) -> int:
     workload = Workload(
         session, "INSERT", args.fake_n, args.fake_concurrency, _fake_parameters, _fake_check
     )
-    plain_wall, plain_cpu = time_once(contender, workload)
+    plain_wall, plain_cpu, _ = time_once(contender, workload)
     yappi.set_clock_type("cpu")
     yappi.start()
     time_once(contender, workload)

@@ -100,6 +100,11 @@ def _per_stmt_us(sample: dict[str, Any], what: str = "wall") -> float:
     return float(_median(sample[what]) / sample["n"] * 1e6)
 
 
+def _gc_us(sample: dict[str, Any], fmt: str) -> str:
+    """Median time in the garbage collector per statement ("—" for results without it)."""
+    return format(_per_stmt_us(sample, "gc"), fmt) if sample.get("gc") else "—"
+
+
 def _throughput(sample: dict[str, Any]) -> float:
     return float(sample["n"] / _median(sample["wall"]))
 
@@ -144,6 +149,7 @@ def fake_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
                 f"{cpu:.2f}",
                 _ratio(vs_driver) + base_label,
                 _ratio(vs_floor),
+                _gc_us(s, ".2f"),
                 f"{_per_stmt_us(no_gc[key]):.2f}" if key in no_gc else "—",
                 str(len(s["wall"])),
             ]
@@ -155,6 +161,7 @@ def fake_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
             "CPU µs / statement",
             "vs driver",
             "vs floor",
+            "of which garbage collector",
             "µs / statement, collector off",
             "runs",
         ],
@@ -169,7 +176,9 @@ def node_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
         if not runs:
             continue
         concurrencies = [r["concurrency"] for r in runs]
-        header = ["contender"] + [f"c={c}: stmt/s (vs driver) · CPU µs/stmt" for c in concurrencies]
+        header = ["contender"] + [
+            f"c={c}: stmt/s (vs driver) · CPU µs/stmt · of which GC" for c in concurrencies
+        ]
         rows = []
         for key, (_label, baseline) in labels.items():
             row: list[object] = [f"`{key}`"]
@@ -188,6 +197,7 @@ def node_section(part: dict[str, Any], labels: dict[str, tuple[str, str | None]]
                 if ratio is not None:
                     cell += f" ({ratio:.2f}x)"
                 cell += f" · {_per_stmt_us(samples[key], 'cpu'):.0f}"
+                cell += f" · {_gc_us(samples[key], '.0f')}"
                 row.append(cell)
             rows.append(row)
         what = "prepared INSERT" if op == "insert" else "prepared SELECT by key"
@@ -467,7 +477,9 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             "",
             fake_section(fake, labels),
             "",
-            "The last column repeats the runs with the cyclic garbage collector disabled "
+            '"Of which garbage collector" is the median time the cyclic garbage collector ran '
+            "during a run (any thread, timed with `gc.callbacks`), per statement. The last column "
+            "repeats the runs with the collector disabled "
             f"({fake.get('gc_off_repeats', 0)} interleaved repeats): the list modes keep "
             f"{fake['n']:,} results (ResultSet, future, rows) alive until the end, and the full "
             "collections that this triggers cost the driver and rxcql alike, a few µs per "
@@ -480,7 +492,12 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             "## 2. Throughput against the real node",
             "",
             f"{node['repeats']} interleaved repeats per cell; each cell: statements per second "
-            "(median), its ratio to the driver's same mode, and client CPU µs per statement.",
+            "(median), its ratio to the driver's same mode, client CPU µs per statement, and of "
+            "that the time in the cyclic garbage collector (µs per statement). The list modes "
+            "keep every result (a ResultSet holding its ResponseFuture, about 24 tracked objects "
+            "a statement) until the end, and the collector's full collections over them are the "
+            "difference between the list and the streaming modes, for the driver and rxcql "
+            "alike.",
             "",
             node_section(node, labels),
             "",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ class Samples:
     n: int
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    #: Seconds spent in the cyclic garbage collector during each run (any thread).
+    gc: list[float] = field(default_factory=list)
 
     @property
     def wall_median(self) -> float:
@@ -42,13 +45,37 @@ class Samples:
         return self.n / self.wall_median
 
     def to_json(self) -> dict[str, object]:
-        return {"n": self.n, "wall": self.wall, "cpu": self.cpu}
+        return {"n": self.n, "wall": self.wall, "cpu": self.cpu, "gc": self.gc}
+
+
+class GcClock:
+    """Adds up the time the cyclic garbage collector runs, on any thread, while installed."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._started: dict[int, float] = {}
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        ident = threading.get_ident()
+        if phase == "start":
+            self._started[ident] = now
+        else:
+            self.total += now - self._started.pop(ident, now)
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def time_once(
     contender: Contender, workload: Workload, collector: bool = True
-) -> tuple[float, float]:
-    """Run once; return (wall seconds, process CPU seconds). Results are checked after timing.
+) -> tuple[float, float, float]:
+    """Run once; return (wall seconds, process CPU seconds, seconds in the garbage collector).
+    Results are checked after timing.
 
     ``collector=False`` runs with the cyclic garbage collector disabled (to show its share).
     """
@@ -61,18 +88,19 @@ def time_once(
     if not collector:
         gc.disable()
     try:
-        wall0 = time.perf_counter()
-        cpu0 = time.process_time()
-        outcome = contender.run(workload, items)
-        cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
+        with GcClock() as clock:
+            wall0 = time.perf_counter()
+            cpu0 = time.process_time()
+            outcome = contender.run(workload, items)
+            cpu = time.process_time() - cpu0
+            wall = time.perf_counter() - wall0
     finally:
         gc.enable()
         gc.unfreeze()
     if outcome is not None:
         verify_list(workload, outcome)
     del outcome
-    return wall, cpu
+    return wall, cpu, clock.total
 
 
 def interleave(
@@ -103,14 +131,15 @@ def interleave(
     for repeat in range(first_repeat, first_repeat + repeats):
         shift = repeat % len(active) if active else 0
         for contender in active[shift:] + active[:shift]:
-            wall, cpu = time_once(contender, workload, collector)
+            wall, cpu, in_gc = time_once(contender, workload, collector)
             samples[contender.key].wall.append(wall)
             samples[contender.key].cpu.append(cpu)
+            samples[contender.key].gc.append(in_gc)
             if progress is not None:
                 progress(
                     f"  [{repeat + 1}] {contender.key:<16} "
                     f"{wall / workload.n * 1e6:8.2f} us/stmt  {workload.n / wall:10,.0f} stmt/s  "
-                    f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt"
+                    f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt  gc {in_gc / workload.n * 1e6:6.2f}"
                 )
     return samples
 
