@@ -50,6 +50,7 @@ from reactivex.disposable import Disposable
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
+from ._future import release_timer
 from ._reorder import _NONE, ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
@@ -61,6 +62,24 @@ _new_result = tuple.__new__  # ExecutionResult(...) without its Python-level __n
 
 #: An observer that takes more than this long, on the driver's IO thread, is reported.
 SLOW_OBSERVER_SECONDS = 0.1
+
+
+class _Discard(abc.ObserverBase[Any]):
+    """The observer of a run that has ended: ignores everything."""
+
+    rxcql_internal = True
+
+    def on_next(self, value: Any) -> None:
+        pass
+
+    def on_error(self, error: Exception) -> None:
+        pass
+
+    def on_completed(self) -> None:
+        pass
+
+
+_DISCARD = _Discard()
 
 
 class Options:
@@ -306,6 +325,7 @@ class _Run:
             # Drop our callbacks so that paging through the ResultSet later does not call them
             # again (fetching the next page re-runs the callbacks) nor keep the run alive.
             future.clear_callbacks()
+            release_timer(future)  # frees the future without the garbage collector (see there)
             value = ResultSet(future, rows)
         except Exception as exc:  # a future that cannot build its ResultSet is a failure
             self._complete(index, False, exc)
@@ -315,6 +335,7 @@ class _Run:
     def _on_failure(self, exc: Any, future: Any, index: int) -> None:
         try:
             future.clear_callbacks()
+            release_timer(future)
         except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
             log.debug("clear_callbacks failed", exc_info=True)
         self._complete(index, False, exc)
@@ -393,7 +414,8 @@ class _Run:
 
     def dispose(self) -> None:
         """Stop issuing at once; results that arrive later are dropped. Idempotent."""
-        self._stop()
+        if self._stop():
+            self._forget_observer()
 
     def _stop(self) -> bool:
         """Terminate (once): drop buffered results, release the input and the upstream. False if
@@ -634,6 +656,14 @@ class _Run:
         if self._progress is not None:
             self._report(self.snapshot(done=True))
         signal_end(self._observer, None if complete else error)
+        self._forget_observer()
+
+    def _forget_observer(self) -> None:
+        """An ended run calls its observer no more: drop it. Whoever still holds the run (a
+        subscription, a future's done-callback) then no longer keeps the observer, and what it
+        collected, alive through a reference cycle until the garbage collector runs."""
+        self._observer = _DISCARD
+        self._on_next = _DISCARD.on_next
 
     def _release(self) -> None:
         self._source.close()

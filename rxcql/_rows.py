@@ -26,6 +26,7 @@ from reactivex.disposable import Disposable
 from ._delivery import ScheduledObserver, signal_end
 from ._engine import check_iterable, check_session, session_closed
 from ._errors import ObserverError, SessionClosedError
+from ._future import release_timer
 from ._source import IterableSource
 from ._threads import thread_marker
 from ._types import SessionLike
@@ -159,6 +160,7 @@ class _PagesRun:
         try:
             page = Page(rows or (), query.index)
             more = bool(query.future.has_more_pages)
+            release_timer(query.future)  # a cancelled timer: see _future.release_timer
             if not more:
                 query.future.clear_callbacks()
         except Exception as exc:
@@ -183,6 +185,7 @@ class _PagesRun:
     def _on_failure(self, exc: Any, query: _Query) -> None:
         try:
             query.future.clear_callbacks()
+            release_timer(query.future)
         except Exception:  # pragma: no cover
             log.debug("clear_callbacks failed", exc_info=True)
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -391,3 +392,23 @@ def test_a_shut_down_session_raises_a_clear_error() -> None:
     session.shutdown()
     with pytest.raises(rxcql.SessionClosedError):
         rxcql.execute_concurrent(session, pairs(3))
+
+
+@pytest.mark.parametrize("call", ["list", "async"])
+def test_a_dropped_list_of_results_is_freed_without_the_garbage_collector(call: str) -> None:
+    # The ended run lets go of its collector: nothing keeps the results in a reference cycle.
+    with FakeSession("thread") as session:
+        gc.collect()
+        gc.disable()
+        try:
+            if call == "list":
+                results = rxcql.execute_concurrent(session, pairs(100))
+            else:
+                future = rxcql.execute_concurrent_async(session, pairs(100))
+                results = future.result(timeout=10)
+                del future
+            ref = weakref.ref(results[0].result_or_exc)
+            del results
+            assert ref() is None
+        finally:
+            gc.enable()

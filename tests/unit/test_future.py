@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from cassandra.cluster import ResultSet
+from cassandra.cluster import ResponseFuture, ResultSet
+from cassandra.connection import Timer
 
 import rxcql
+from rxcql._future import release_timer
 from rxcql.testing import FakeSession, RecordingObserver
 
 
@@ -67,3 +69,32 @@ def test_disposing_before_the_result_drops_it() -> None:
 def test_an_object_that_is_not_a_future_is_rejected() -> None:
     with pytest.raises(TypeError, match="needs a driver ResponseFuture"):
         rxcql.from_response_future(42)  # type: ignore[arg-type]
+
+
+def _finished_future(timer: Timer | None) -> ResponseFuture:
+    future = ResponseFuture.__new__(ResponseFuture)  # the driver's class, without a session
+    future._timer = timer
+    return future
+
+
+def test_release_timer_breaks_the_cycle_through_a_cancelled_timer() -> None:
+    future = _finished_future(None)
+    timer = Timer(60, future._on_timeout)  # what the driver creates: future -> timer -> future
+    future._timer = timer
+    timer.cancel()
+    release_timer(future)
+    assert timer.callback is None
+    assert future._timer is timer  # the future's own state is untouched (no new timer on paging)
+    assert timer.finish(timer.end + 1)  # a cancelled timer is done without calling anything
+
+
+def test_release_timer_leaves_a_running_timer_and_other_futures_alone() -> None:
+    calls: list[int] = []
+    running = Timer(60, lambda: calls.append(1))
+    release_timer(_finished_future(running))
+    assert running.callback is not None
+    assert running.finish(running.end + 1)
+    assert calls == [1]
+    release_timer(_finished_future(None))  # no timer (timeout=None)
+    with FakeSession("sync") as session:
+        release_timer(session.execute_async("q"))  # not the driver's future: nothing to do
