@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet, Session
 from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -190,6 +190,7 @@ class _Run:
         "_budget",
         "_buffer",
         "_concurrency",
+        "_driver_futures",
         "_execute_async",
         "_in_flight",
         "_indexed",
@@ -235,6 +236,8 @@ class _Run:
         self._lock = threading.Lock()
         self._session = session
         self._execute_async = session.execute_async
+        #: The driver's own session, whose futures need _future.release_timer (a fake's do not).
+        self._driver_futures = isinstance(session, Session)
         self._source = source
         self._pull = source.pull
         self._observer = observer
@@ -325,7 +328,8 @@ class _Run:
             # Drop our callbacks so that paging through the ResultSet later does not call them
             # again (fetching the next page re-runs the callbacks) nor keep the run alive.
             future.clear_callbacks()
-            release_timer(future)  # frees the future without the garbage collector (see there)
+            if self._driver_futures:
+                release_timer(future)  # frees the future without the garbage collector
             value = ResultSet(future, rows)
         except Exception as exc:  # a future that cannot build its ResultSet is a failure
             self._complete(index, False, exc)
