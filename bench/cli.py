@@ -49,8 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="fake session repeats (default 5)")
     p.add_argument("--fake-n", type=int, default=100_000, help="statements per fake run")
     p.add_argument("--fake-concurrency", type=int, default=100)
-    p.add_argument("--node-repeats", type=int, default=4, help="node repeats (default 4)")
-    p.add_argument("--node-n", type=int, default=15_000, help="statements per node run")
+    p.add_argument("--node-repeats", type=int, default=2, help="node repeats (default 2)")
+    p.add_argument(
+        "--node-n", type=int, default=100_000, help="statements per node run (default 100,000)"
+    )
     p.add_argument(
         "--node-concurrency", default="32,100,256", help="node concurrencies (default 32,100,256)"
     )
@@ -373,7 +375,7 @@ scripts/cassandra start                     # the project's Cassandra 5.0 node (
 .venv/bin/python -m bench --smoke           # CI: 2,000 statements per contender, < 1 minute,
                                             # exit status 1 if any contender is wrong
 .venv/bin/python -m bench --only fake --repeats 9        # one part, more repeats
-.venv/bin/python -m bench --only node --node-n 100000    # the issue's full-size node runs
+.venv/bin/python -m bench --only node --node-n 15000 --node-repeats 6  # shorter runs, more pairs
 .venv/bin/python -m bench --profile rxcql_list           # where the time goes (yappi)
 ```"""
 
