@@ -180,13 +180,18 @@ class _Refill:
         self._next(1)
 
 
-def run_floor(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
-    refill = _Refill(workload, items)
+def _refill(refill: _Refill, workload: Workload) -> _Refill:
+    """Run a refill loop to the end and check what its callbacks saw."""
     refill.run(workload.concurrency)
     if refill.problem is not None:
         raise _fail(refill.problem)
     if refill.count != workload.n:
         raise _fail(f"{refill.count} results for {workload.n} statements")
+    return refill
+
+
+def run_floor(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
+    _refill(_Refill(workload, items), workload)
     return None
 
 
@@ -212,9 +217,7 @@ class _RefillKeeping(_Refill):
 
 def run_floor_list(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
     refill = _RefillKeeping(workload, items)
-    refill.run(workload.concurrency)
-    if refill.problem is not None:
-        raise _fail(refill.problem)
+    _refill(refill, workload)
     return refill.results
 
 

@@ -50,7 +50,7 @@ from reactivex.disposable import Disposable
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
-from ._future import release_timer
+from ._future import detach, release_timer
 from ._reorder import _NONE, ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
@@ -337,11 +337,7 @@ class _Run:
         self._complete(index, True, value)
 
     def _on_failure(self, exc: Any, future: Any, index: int) -> None:
-        try:
-            future.clear_callbacks()
-            release_timer(future)
-        except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
-            log.debug("clear_callbacks failed", exc_info=True)
+        detach(future)
         self._complete(index, False, exc)
 
     def _complete(self, index: int, success: bool, value: Any) -> None:

@@ -44,6 +44,17 @@ def release_timer(future: Any) -> None:
             timer.callback = None
 
 
+def detach(future: Any) -> None:
+    """After a future's outcome arrived: drop our callbacks (fetching a next page would run them
+    again, and they would keep their owner alive) and the timer cycle (:func:`release_timer`).
+    Never raises: it runs in callbacks, where the driver swallows exceptions."""
+    try:
+        future.clear_callbacks()
+        release_timer(future)
+    except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
+        log.debug("clear_callbacks failed", exc_info=True)
+
+
 class FutureSink(Protocol):
     """Receives the one outcome of a watched future."""
 
@@ -68,11 +79,7 @@ def _on_success(rows: Any, future: ResponseFutureLike, index: int, sink: FutureS
 
 
 def _on_failure(exc: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
-    try:
-        future.clear_callbacks()
-        release_timer(future)
-    except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
-        log.debug("clear_callbacks failed", exc_info=True)
+    detach(future)
     sink.on_future_result(index, False, exc)
 
 

@@ -26,7 +26,7 @@ from reactivex.disposable import Disposable
 from ._delivery import ScheduledObserver, signal_end
 from ._engine import check_iterable, check_session, session_closed
 from ._errors import ObserverError, SessionClosedError
-from ._future import release_timer
+from ._future import detach, release_timer
 from ._source import IterableSource
 from ._threads import thread_marker
 from ._types import SessionLike
@@ -183,11 +183,7 @@ class _PagesRun:
         self.signal_running()
 
     def _on_failure(self, exc: Any, query: _Query) -> None:
-        try:
-            query.future.clear_callbacks()
-            release_timer(query.future)
-        except Exception:  # pragma: no cover
-            log.debug("clear_callbacks failed", exc_info=True)
+        detach(query.future)
         with self._lock:
             if self._terminated:
                 return
