@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
 from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -190,7 +190,6 @@ class _Run:
         "_budget",
         "_buffer",
         "_concurrency",
-        "_driver_futures",
         "_execute_async",
         "_in_flight",
         "_indexed",
@@ -236,8 +235,6 @@ class _Run:
         self._lock = threading.Lock()
         self._session = session
         self._execute_async = session.execute_async
-        #: The driver's own session, whose futures need _future.release_timer (a fake's do not).
-        self._driver_futures = isinstance(session, Session)
         self._source = source
         self._pull = source.pull
         self._observer = observer
@@ -293,14 +290,6 @@ class _Run:
             if self._terminated:
                 return
             self._limit += n
-            if n and not self._wip and self._in_flight * 2 >= self._concurrency:
-                # A consumer's acknowledgement while at least half the slots are busy: leave the
-                # new credit to the next completion, whose thread (the driver's IO thread) issues
-                # with it. Issuing from the consumer's thread would wake the IO thread and fight
-                # it for the GIL for every batch; a completion is bound to come (statements are
-                # in flight, and each completion runs the loop), and until then at least half
-                # the concurrency is at work.
-                return
             self._wip += 1
             if self._wip != 1:
                 return
@@ -328,8 +317,7 @@ class _Run:
             # Drop our callbacks so that paging through the ResultSet later does not call them
             # again (fetching the next page re-runs the callbacks) nor keep the run alive.
             future.clear_callbacks()
-            if self._driver_futures:
-                release_timer(future)  # frees the future without the garbage collector
+            release_timer(future)  # frees the future without the garbage collector (see there)
             value = ResultSet(future, rows)
         except Exception as exc:  # a future that cannot build its ResultSet is a failure
             self._complete(index, False, exc)

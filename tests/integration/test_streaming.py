@@ -103,10 +103,15 @@ def test_async_consumer_with_the_asyncio_reactor(
 ) -> None:
     from cassandra.io.asyncioreactor import AsyncioConnection
 
+    # Protocol v4: with protocol v5 the driver's AsyncioConnection intermittently loses its
+    # segment framing ("CRC mismatch on header", then NoHostAvailable) when statements are issued
+    # both from its own loop thread and from another thread; seen in up to half of the runs of
+    # this test for some issuing patterns, never with the libev reactor nor with v4. See
+    # docs/concepts.md, "Threads".
     other = Cluster(
         contact_points=cluster.contact_points,
         port=cluster.port,
-        protocol_version=5,
+        protocol_version=4,
         connection_class=AsyncioConnection,
         execution_profiles={
             EXEC_PROFILE_DEFAULT: ExecutionProfile(load_balancing_policy=RoundRobinPolicy())

@@ -152,32 +152,6 @@ def test_issued_ahead_of_a_paused_consumer_stays_within_the_window() -> None:
     assert source.pulled == 35
 
 
-def test_an_acknowledgement_issues_on_the_completing_thread_while_half_the_slots_are_busy() -> None:
-    with FakeSession("manual") as session:
-        observer = RecordingObserver()
-        handle = rxcql.execute(
-            session, pairs(1000), concurrency=10, window=20
-        ).subscribe_with_demand(observer)
-        assert handle is not None
-        assert session.executed == 10  # the concurrency
-        session.complete()  # 10 results delivered; the window allows 10 more
-        assert session.executed == 20
-        session.complete()  # 20 delivered, none acknowledged: the window is used up
-        assert (session.executed, handle.in_flight) == (20, 0)
-        handle.request(5)  # no slot busy: the acknowledging thread issues at once
-        assert (session.executed, handle.in_flight) == (25, 5)
-        handle.request(5)  # half the slots busy: the credit waits for the next completion
-        assert session.executed == 25
-        session.complete(1)  # ... which issues with it, on its own thread
-        assert (session.executed, handle.in_flight) == (30, 9)
-        session.complete()
-        handle.request(1000)
-        while session.complete():
-            pass
-        observer.wait(5)
-    assert_in_order(observer.items, 1000)
-
-
 def test_head_of_line_blocking_is_bounded_by_the_window() -> None:
     with FakeSession("manual") as session:
         observer = RecordingObserver()
