@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -50,8 +50,8 @@ from reactivex.disposable import Disposable
 from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
-from ._future import detach, release_timer
-from ._reorder import _NONE, ArrivalBuffer, OrderedBuffer
+from ._future import detach, result_set
+from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
 from ._threads import thread_marker
@@ -314,11 +314,7 @@ class _Run:
 
     def _on_success(self, rows: Any, future: Any, index: int) -> None:
         try:
-            # Drop our callbacks so that paging through the ResultSet later does not call them
-            # again (fetching the next page re-runs the callbacks) nor keep the run alive.
-            future.clear_callbacks()
-            release_timer(future)  # frees the future without the garbage collector (see there)
-            value = ResultSet(future, rows)
+            value = result_set(future, rows)
         except Exception as exc:  # a future that cannot build its ResultSet is a failure
             self._complete(index, False, exc)
             return
@@ -515,7 +511,7 @@ class _Run:
                         self.delivered += delivered
                         if not self._manual:
                             self._limit += delivered
-                    ready = buffer.take_ready() if buffer.pending else _NONE
+                    ready = buffer.take_ready() if buffer.pending else NONE_READY
                     credits = (
                         0 if starved or self._in_flight >= self._concurrency else self._reserve()
                     )

@@ -55,6 +55,16 @@ def detach(future: Any) -> None:
         log.debug("clear_callbacks failed", exc_info=True)
 
 
+def result_set(future: Any, rows: Any) -> ResultSet:
+    """The ResultSet of a future that has just succeeded, after dropping our callbacks (paging
+    through the ResultSet later re-runs them, and they would keep their owner alive) and the
+    timer cycle (:func:`release_timer`). Raises if the future cannot build its ResultSet: the
+    caller treats that as the statement's failure."""
+    future.clear_callbacks()
+    release_timer(future)
+    return ResultSet(future, rows)
+
+
 class FutureSink(Protocol):
     """Receives the one outcome of a watched future."""
 
@@ -67,11 +77,7 @@ def _on_success(rows: Any, future: ResponseFutureLike, index: int, sink: FutureS
     # The driver swallows exceptions from callbacks, so none may escape: an escaped one would be a
     # slot that never frees and a stream that never ends. Sinks never raise.
     try:
-        # Drop our callbacks so that paging through the ResultSet later does not call them
-        # again (fetching the next page re-runs the callbacks) and does not keep the run alive.
-        future.clear_callbacks()
-        release_timer(future)
-        value: Any = ResultSet(future, rows)
+        value: Any = result_set(future, rows)
         success = True
     except Exception as exc:  # a future that cannot build its ResultSet is a failure
         value, success = exc, False

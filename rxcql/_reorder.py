@@ -19,7 +19,8 @@ _T = TypeVar("_T")
 
 #: Returned by :meth:`OrderedBuffer.pop` / :meth:`ArrivalBuffer.pop` when nothing is ready.
 NOTHING: object = object()
-_NONE: list[Any] = []  # returned, never mutated, when nothing is ready
+#: What ``take_ready`` returns when nothing is ready (shared: never mutate it).
+NONE_READY: list[Any] = []
 
 
 class OrderedBuffer(Generic[_T]):
@@ -50,7 +51,7 @@ class OrderedBuffer(Generic[_T]):
         value whose turn it is (the common case)."""
         if index != self._next:
             self.pending[index] = value
-            return _NONE
+            return NONE_READY
         waiting = self.pending
         ready = [value]
         index += 1
@@ -70,7 +71,7 @@ class OrderedBuffer(Generic[_T]):
         index = self._next
         value = waiting.pop(index, NOTHING)
         if value is NOTHING:
-            return _NONE
+            return NONE_READY
         ready = [value]
         index += 1
         while True:
@@ -123,7 +124,7 @@ class ArrivalBuffer(Generic[_T]):
         """Remove and return everything that arrived, in arrival order."""
         queue = self.pending
         if not queue:
-            return _NONE
+            return NONE_READY
         ready = list(queue)
         queue.clear()
         return ready

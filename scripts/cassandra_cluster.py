@@ -44,7 +44,6 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -290,18 +289,8 @@ def _launch(
     (node_dir / "command.txt").write_text(" ".join(command) + "\n", encoding="utf-8")
     echo(f"starting {spec.name}: cassandra {version} on {spec.host}:{spec.port} ({spec.log_path})")
     began = time.monotonic()
-    with spec.log_path.open("wb") as log:
-        child = subprocess.Popen(
-            command,
-            cwd=node_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    # Registered with cassandra_node so that its _alive/_terminate reap this child too.
-    cassandra_node._children[child.pid] = child
-    spec.pid_file.write_text(f"{child.pid}\n", encoding="utf-8")
+    # cassandra_node.launch registers the child, so that its _alive/_terminate reap it too.
+    child = cassandra_node.launch(command, node_dir, spec.log_path, spec.pid_file)
     try:
         found = _wait_ready(spec, child.pid, wait_timeout)
         if found is None:
