@@ -17,7 +17,6 @@ from ._consumers import iterate as iterate
 from ._controls import Progress as Progress
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
-from ._errors import InputIteratorError as InputIteratorError
 from ._errors import InvalidItemError as InvalidItemError
 from ._errors import IOThreadBlockingError as IOThreadBlockingError
 from ._errors import ObserverError as ObserverError
@@ -39,7 +38,6 @@ __all__ = [
     "ExecuteObservable",
     "ExecutionResult",
     "IOThreadBlockingError",
-    "InputIteratorError",
     "InvalidItemError",
     "ObserverError",
     "Page",

@@ -133,7 +133,9 @@ def execute_concurrent(
         TypeError: wrong argument types.
         Exception: the driver's exception (``raise_on_first_error=True``).
         InvalidItemError: a malformed item.
-        InputIteratorError: the input iterator raised.
+        Exception: the very exception the input iterator raised (same object, type and
+            traceback), after the results before it, with a PEP 678 note saying how many
+            statements had been pulled; nothing more was issued.
         SessionClosedError: the session is shut down.
         IOThreadBlockingError: when called on the driver's IO thread (it would deadlock).
 

@@ -163,10 +163,13 @@ def check_session(session: Any) -> None:
 
 
 def session_closed(session: Any) -> bool:
-    if getattr(session, "is_shutdown", False):
+    """Whether the session, or its cluster, says it is shut down. Only the bool ``True`` counts:
+    a ``unittest.mock.Mock`` session answers every attribute with a truthy Mock, and users test
+    their code with exactly such sessions."""
+    if getattr(session, "is_shutdown", False) is True:
         return True
     cluster = getattr(session, "cluster", None)
-    return bool(getattr(cluster, "is_shutdown", False))
+    return getattr(cluster, "is_shutdown", False) is True
 
 
 def check_iterable(statements_and_parameters: Any) -> None:
@@ -803,7 +806,8 @@ def execute(
             ``raise_on_first_error=True``. Each ``on_error`` below comes after the results of
             the statements issued before it.
         ~rxcql.InvalidItemError: (as ``on_error``) for a malformed item.
-        ~rxcql.InputIteratorError: (as ``on_error``) when the input iterator raises.
+        Exception: (as ``on_error``) the very exception the input iterator raised, unchanged
+            but for a PEP 678 note saying how many statements had been pulled.
         ~rxcql.ObserverError: (as ``on_error``) when ``on_next`` raises.
         ~rxcql.SessionClosedError: (as ``on_error``) for a shut-down session.
         ~rxcql.TooManyErrorsError: (as ``on_error``) past ``max_errors``.

@@ -29,23 +29,6 @@ class InvalidItemError(RxcqlError, TypeError):
         super().__init__(f"item {index} of statements_and_parameters {reason}: {item!r:.200}")
 
 
-class InputIteratorError(RxcqlError):
-    """The input iterable raised while rxcql was pulling its next item.
-
-    The original exception is chained as ``__cause__``; the results of every statement pulled
-    before it are delivered first.
-
-    Attributes:
-        index: how many items had been pulled successfully before the failure.
-    """
-
-    def __init__(self, index: int, cause: BaseException) -> None:
-        self.index = index
-        super().__init__(
-            f"the statements_and_parameters iterator raised after {index} items: {cause!r}"
-        )
-
-
 class ObserverError(RxcqlError):
     """A subscriber's ``on_next`` raised; the stream was stopped.
 

@@ -44,25 +44,43 @@ def release_timer(future: Any) -> None:
             timer.callback = None
 
 
+def _clear_callbacks(future: Any) -> None:
+    """``future.clear_callbacks()`` where the future has it (a hand-made test future may not)."""
+    clear = getattr(future, "clear_callbacks", None)
+    if clear is not None:
+        clear()
+
+
 def detach(future: Any) -> None:
     """After a future's outcome arrived: drop our callbacks (fetching a next page would run them
     again, and they would keep their owner alive) and the timer cycle (:func:`release_timer`).
     Never raises: it runs in callbacks, where the driver swallows exceptions."""
     try:
-        future.clear_callbacks()
+        _clear_callbacks(future)
         release_timer(future)
-    except Exception:  # pragma: no cover - clearing a list cannot fail on the real driver
+    except Exception:  # a foreign future whose clear_callbacks raises: nothing else to undo
         log.debug("clear_callbacks failed", exc_info=True)
 
 
-def result_set(future: Any, rows: Any) -> ResultSet:
-    """The ResultSet of a future that has just succeeded, after dropping our callbacks (paging
+def result_set(future: Any, rows: Any) -> Any:
+    """The result of a future that has just succeeded, after dropping our callbacks (paging
     through the ResultSet later re-runs them, and they would keep their owner alive) and the
-    timer cycle (:func:`release_timer`). Raises if the future cannot build its ResultSet: the
-    caller treats that as the statement's failure."""
-    future.clear_callbacks()
-    release_timer(future)
-    return ResultSet(future, rows)
+    timer cycle (:func:`release_timer`).
+
+    For the driver's own future (and anything that carries the same column attributes, as the
+    driver's and rxcql's test fakes do) that is a :class:`~cassandra.cluster.ResultSet`, exactly
+    as ``cassandra.concurrent`` builds it. A hand-made future without them (a user's test double
+    that implements only ``add_callbacks``) gets no ResultSet: its result is whatever it handed
+    to the callback. Raises if a ResultSet cannot be built: the caller treats that as the
+    statement's failure."""
+    if isinstance(future, ResponseFuture):
+        future.clear_callbacks()
+        release_timer(future)
+        return ResultSet(future, rows)
+    _clear_callbacks(future)
+    if hasattr(future, "_col_names") and hasattr(future, "_col_types"):
+        return ResultSet(future, rows)
+    return rows
 
 
 class FutureSink(Protocol):

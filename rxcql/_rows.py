@@ -147,7 +147,7 @@ class _PagesRun:
             can_fetch = list(self._can_fetch)
             self._can_fetch.clear()
         for query in can_fetch:
-            query.future.clear_callbacks()
+            detach(query.future)
         self._source.close()
         return True
 
@@ -159,10 +159,11 @@ class _PagesRun:
         # The driver's IO thread (or synchronously inside add_callbacks). Never raises.
         try:
             page = Page(rows or (), query.index)
-            more = bool(query.future.has_more_pages)
+            # Only the bool True: a mocked future answers with a truthy Mock.
+            more = getattr(query.future, "has_more_pages", False) is True
             release_timer(query.future)  # a cancelled timer: see _future.release_timer
             if not more:
-                query.future.clear_callbacks()
+                detach(query.future)
         except Exception as exc:
             self._on_failure(exc, query)
             return
@@ -552,8 +553,8 @@ def stream_rows_many(
     Raises:
         TypeError, ValueError: (immediately) for bad arguments.
         Exception: (as ``on_error``) the first failing query's exception (the stream stops).
-        InvalidItemError, InputIteratorError, ObserverError, SessionClosedError: (as
-            ``on_error``) see :func:`rxcql.execute`.
+        InvalidItemError, ObserverError, SessionClosedError: (as ``on_error``) see
+            :func:`rxcql.execute`; an exception of the input iterator comes out as itself.
     """
     check_session(session)
     check_iterable(statements_and_parameters)

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from cassandra.query import PreparedStatement, Statement
 
-from ._errors import InputIteratorError, InvalidItemError
+from ._errors import InvalidItemError
 
 #: ``pull`` found nothing now, but more may come (push sources only).
 EMPTY: Any = object()
@@ -72,7 +72,7 @@ class IterableSource:
         """The next checked item, or END.
 
         Raises:
-            InputIteratorError: the iterator raised (chained as ``__cause__``).
+            Exception: the iterator's own exception, unchanged but for a PEP 678 note.
             InvalidItemError: the item is not a well-formed ``(statement, parameters)`` pair.
         """
         try:
@@ -81,8 +81,14 @@ class IterableSource:
             self._iterator = _EXHAUSTED  # some iterators would go on after StopIteration
             return cast(tuple[Any, Any], END)
         except Exception as exc:
+            # The caller's own exception, unchanged (as list(), map() and from_iterable let it
+            # through), so that `except TheirError:` around an rxcql call keeps matching.
             self._iterator = _EXHAUSTED
-            raise InputIteratorError(self._pulled, exc) from exc
+            exc.add_note(
+                f"rxcql had pulled {self._pulled} statements from statements_and_parameters "
+                "when its iterator raised this; nothing more was issued"
+            )
+            raise
         self._pulled += 1
         if (
             type(item) is tuple

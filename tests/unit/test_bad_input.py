@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -101,7 +102,7 @@ STREAM: list[tuple[str, Any, type[BaseException], str]] = [
     ("statement type", [(b"q", (0,))], rxcql.InvalidItemError, "statement that is not"),
     ("parameters str", [("q", "ab")], rxcql.InvalidItemError, "parameters that are not"),
     ("parameters set", [("q", {1, 2})], rxcql.InvalidItemError, "parameters that are not"),
-    ("iterator raises", broken_input, rxcql.InputIteratorError, "iterator raised after 1"),
+    ("iterator raises", broken_input, KeyError, "input broke"),
 ]
 
 
@@ -117,35 +118,79 @@ def materialize(items: Any) -> Any:
 def test_malformed_input_ends_every_consumer_with_a_clear_error(
     items: Any, error: type[BaseException], message: str, consumer: str
 ) -> None:
-    if consumer == "operator" and error is rxcql.InputIteratorError:
-        # An Observable's own error passes through unchanged (reactivex raised it, not rxcql).
-        error, message = KeyError, "input broke"
     with FakeSession("thread") as session:
         with pytest.raises(error, match=re.escape(message)):
             consume(session, materialize(items), consumer)
         assert_usable(session)
 
 
-def consume(session: FakeSession, items: Any, consumer: str) -> list[Any]:
-    if consumer == "subscribe":
+def consume(
+    session: FakeSession, items: Any, consumer: str, seen: list[Any] | None = None
+) -> list[Any]:
+    """Run ``items`` through one consumer; what it delivered before an error goes to ``seen``."""
+    seen = [] if seen is None else seen
+    if consumer in ("subscribe", "operator"):
         observer = RecordingObserver()
-        rxcql.execute(session, items).subscribe(observer)
+        if consumer == "subscribe":
+            rxcql.execute(session, items).subscribe(observer)
+        else:
+            source = reactivex.from_iterable(materialize(items))
+            source.pipe(cql_ops.execute(session)).subscribe(observer)
         observer.wait(10)
+        seen.extend(observer.items)
         if observer.error is not None:
             raise observer.error
         return observer.items
     if consumer == "list":
         return rxcql.execute_concurrent(session, items)
-    if consumer == "generator":
-        return list(rxcql.execute_concurrent(session, items, results_generator=True))
-    if consumer == "async":
-        return asyncio.run(rxcql.collect(rxcql.execute(session, items)))
-    observer = RecordingObserver()
-    reactivex.from_iterable(materialize(items)).pipe(cql_ops.execute(session)).subscribe(observer)
-    observer.wait(10)
-    if observer.error is not None:
-        raise observer.error
-    return observer.items
+    if consumer == "async_future":
+        return rxcql.execute_concurrent_async(session, items).result(timeout=10)
+    if consumer in ("generator", "iterate"):
+        if consumer == "generator":
+            results: Iterator[Any] = rxcql.execute_concurrent(
+                session, items, results_generator=True
+            )
+        else:
+            results = rxcql.iterate(rxcql.execute(session, items))
+        for result in results:
+            seen.append(result)
+        return seen
+    return asyncio.run(rxcql.collect(rxcql.execute(session, items)))
+
+
+class MyParseError(Exception):
+    """The kind of exception a user's own input parser raises."""
+
+
+CONSUMERS = ["subscribe", "list", "generator", "async", "operator", "async_future", "iterate"]
+
+
+@pytest.mark.parametrize("consumer", CONSUMERS)
+def test_the_input_iterators_own_exception_comes_out_as_itself(consumer: str) -> None:
+    raised: list[MyParseError] = []
+    seen: list[Any] = []
+
+    def parse_lines() -> Iterator[tuple[str, tuple[int]]]:
+        yield from pairs(30)
+        error = MyParseError("line 31 does not parse")
+        raised.append(error)
+        raise error
+
+    with FakeSession("thread", "random") as session:
+        with pytest.raises(MyParseError) as caught:
+            consume(session, parse_lines(), consumer, seen)
+        assert_usable(session)
+    assert caught.value is raised[0]  # the very object: `except MyParseError` matches
+    # The traceback still leads to where the user's code raised it.
+    assert traceback.extract_tb(caught.value.__traceback__)[-1].name == "parse_lines"
+    if consumer != "operator":  # an upstream Observable's error is reactivex's to deliver
+        assert caught.value.__notes__ == [
+            "rxcql had pulled 30 statements from statements_and_parameters when its iterator "
+            "raised this; nothing more was issued"
+        ]
+    if consumer in ("subscribe", "generator", "iterate", "operator"):
+        # The results of the statements pulled before it came first, in order.
+        assert [r.result_or_exc.one() for r in seen] == [(i,) for i in range(30)]
 
 
 def test_an_observer_that_raises_is_reported_and_the_session_stays_usable() -> None:
