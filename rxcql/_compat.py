@@ -16,14 +16,14 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
 from ._consumers import ResultIterator
-from ._engine import ExecuteObservable, check_iterable, execute
-from ._results import ExecutionResult
+from ._engine import ExecuteObservable, check_iterable, execute_driver_tuples
+from ._results import DriverExecutionResult
 from ._source import _STATEMENT_TYPES
 from ._threads import ensure_not_io_thread
 from ._types import SessionLike
 
 
-class _ListCollector(abc.ObserverBase[ExecutionResult]):
+class _ListCollector(abc.ObserverBase[DriverExecutionResult]):
     """Collects every result into a list and resolves ``future`` at the end.
 
     On the IO thread it only appends to a list; the future is resolved on the thread that
@@ -33,13 +33,13 @@ class _ListCollector(abc.ObserverBase[ExecutionResult]):
     rxcql_internal = True  # never raises, runs no user code
 
     def __init__(self) -> None:
-        self.results: list[ExecutionResult] = []
-        self.future: Future[list[ExecutionResult]] = Future()
+        self.results: list[DriverExecutionResult] = []
+        self.future: Future[list[DriverExecutionResult]] = Future()
         # The engine binds on_next once per run: let it be the list's own append (one Python
         # call less per statement).
         self.on_next = self.results.append  # type: ignore[method-assign, assignment]
 
-    def on_next(self, value: ExecutionResult) -> None:
+    def on_next(self, value: DriverExecutionResult) -> None:
         self.results.append(value)
 
     def on_error(self, error: Exception) -> None:
@@ -51,13 +51,14 @@ class _ListCollector(abc.ObserverBase[ExecutionResult]):
             self.future.set_result(self.results)
 
 
-def _collect(observable: ExecuteObservable) -> Future[list[ExecutionResult]]:
+def _collect(
+    observable: ExecuteObservable[DriverExecutionResult],
+) -> Future[list[DriverExecutionResult]]:
     """Start the run; a future of its list of results. Cancelling the future stops the run."""
-    observable.options.indexed = False  # the list position is the index (see Options.indexed)
     collector = _ListCollector()
     subscription = observable.run_direct(collector)
 
-    def cancelled(done: Future[list[ExecutionResult]]) -> None:
+    def cancelled(done: Future[list[DriverExecutionResult]]) -> None:
         if done.cancelled():
             subscription.dispose()
 
@@ -73,7 +74,7 @@ def execute_concurrent(
     raise_on_first_error: bool = ...,
     results_generator: Literal[False] = ...,
     execution_profile: Any = ...,
-) -> list[ExecutionResult]: ...
+) -> list[DriverExecutionResult]: ...
 
 
 @overload
@@ -85,7 +86,7 @@ def execute_concurrent(
     *,
     results_generator: Literal[True],
     execution_profile: Any = ...,
-) -> ResultIterator: ...
+) -> ResultIterator[DriverExecutionResult]: ...
 
 
 @overload
@@ -96,7 +97,18 @@ def execute_concurrent(
     raise_on_first_error: bool,
     results_generator: Literal[True],
     execution_profile: Any = ...,
-) -> ResultIterator: ...
+) -> ResultIterator[DriverExecutionResult]: ...
+
+
+@overload
+def execute_concurrent(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    results_generator: bool = ...,
+    execution_profile: Any = ...,
+) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]: ...
 
 
 def execute_concurrent(
@@ -106,7 +118,7 @@ def execute_concurrent(
     raise_on_first_error: bool = True,
     results_generator: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
-) -> list[ExecutionResult] | ResultIterator:
+) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]:
     """Execute statements concurrently and wait for the results; ``cassandra.concurrent``'s call.
 
     Args:
@@ -141,18 +153,14 @@ def execute_concurrent(
 
     Results are delivered on the calling thread; the driver's IO thread only queues them.
     """
-    observable = execute(
-        session,
-        statements_and_parameters,
-        concurrency=concurrency,
-        raise_on_first_error=raise_on_first_error,
-        execution_profile=execution_profile,
+    observable = execute_driver_tuples(
+        session, statements_and_parameters, concurrency, raise_on_first_error, execution_profile
     )
     if not isinstance(results_generator, bool):
         raise TypeError(f"results_generator must be a bool, got {type(results_generator).__name__}")
     if results_generator:
-        observable.options.indexed = False  # the driver's own tuples (the loop count is the index)
-        return ResultIterator(observable)
+        # The driver's own tuples in both modes: the loop count (or list position) is the index.
+        return ResultIterator[DriverExecutionResult](observable)
     ensure_not_io_thread("execute_concurrent")
     future = _collect(observable)
     try:
@@ -171,17 +179,68 @@ def _with_args(statement: Any, parameters: Iterable[Any]) -> Iterable[tuple[Any,
     return zip(itertools.repeat(statement), parameters)
 
 
+@overload
 def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    results_generator: Literal[False] = ...,
+    execution_profile: Any = ...,
+) -> list[DriverExecutionResult]: ...
+
+
+@overload
+def execute_concurrent_with_args(
+    session: SessionLike,
+    statement: Any,
+    parameters: Iterable[Any],
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    *,
+    results_generator: Literal[True],
+    execution_profile: Any = ...,
+) -> ResultIterator[DriverExecutionResult]: ...
+
+
+@overload
+def execute_concurrent_with_args(
+    session: SessionLike,
+    statement: Any,
+    parameters: Iterable[Any],
+    concurrency: int,
+    raise_on_first_error: bool,
+    results_generator: Literal[True],
+    execution_profile: Any = ...,
+) -> ResultIterator[DriverExecutionResult]: ...
+
+
+@overload
+def execute_concurrent_with_args(
+    session: SessionLike,
+    statement: Any,
+    parameters: Iterable[Any],
+    concurrency: int = ...,
+    raise_on_first_error: bool = ...,
+    results_generator: bool = ...,
+    execution_profile: Any = ...,
+) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]: ...
+
+
+def execute_concurrent_with_args(
+    session: SessionLike,
+    statement: Any,
+    parameters: Iterable[Any],
+    concurrency: int = 100,
+    raise_on_first_error: bool = True,
+    results_generator: bool = False,
+    execution_profile: Any = EXEC_PROFILE_DEFAULT,
+) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]:
     """Execute one statement with many parameter sets; ``cassandra.concurrent``'s call.
 
-    ``execute_concurrent(session, zip(repeat(statement), parameters), *args, **kwargs)``: the
-    other arguments, the return value, the errors and the threads are those of
+    ``execute_concurrent(session, zip(repeat(statement), parameters), ...)``: the other
+    arguments (in the same positions), the return value, the errors and the threads are those of
     :func:`execute_concurrent`.
 
     Raises:
@@ -192,7 +251,14 @@ def execute_concurrent_with_args(
         >>> insert = session.prepare("INSERT INTO t (k, v) VALUES (?, ?)")
         >>> execute_concurrent_with_args(session, insert, ((i, str(i)) for i in range(10**6)))
     """
-    return execute_concurrent(session, _with_args(statement, parameters), *args, **kwargs)
+    return execute_concurrent(
+        session,
+        _with_args(statement, parameters),
+        concurrency,
+        raise_on_first_error,
+        results_generator,
+        execution_profile,
+    )
 
 
 def execute_concurrent_async(
@@ -201,7 +267,7 @@ def execute_concurrent_async(
     concurrency: int = 100,
     raise_on_first_error: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
-) -> Future[list[ExecutionResult]]:
+) -> Future[list[DriverExecutionResult]]:
     """Start executing statements and return at once a future of the list of results.
 
     Args:
@@ -222,11 +288,7 @@ def execute_concurrent_async(
     thread): callbacks added with ``add_done_callback`` run there, so keep them short. This call
     never blocks, so it is safe inside driver callbacks.
     """
-    observable = execute(
-        session,
-        statements_and_parameters,
-        concurrency=concurrency,
-        raise_on_first_error=raise_on_first_error,
-        execution_profile=execution_profile,
+    observable = execute_driver_tuples(
+        session, statements_and_parameters, concurrency, raise_on_first_error, execution_profile
     )
     return _collect(observable)

@@ -16,13 +16,28 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from enum import Enum
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
 from ._delivery import DemandHandle, Mailbox
 from ._threads import ensure_not_io_thread
 
-_DONE: Any = object()
+if TYPE_CHECKING:
+    from ._engine import ExecuteObservable
+    from ._results import DriverExecutionResult
+    from ._rows import RowsObservable
+
+#: What a consumer yields: a result (``execute``) or a row (the row streams).
+_T = TypeVar("_T")
+_R = TypeVar("_R", bound="DriverExecutionResult")
+
+
+class _Taken(Enum):
+    DONE = "nothing taken locally: take more from the mailbox"
+
+
+_DONE: Final = _Taken.DONE
 
 
 class DemandObservable(Protocol):
@@ -129,7 +144,7 @@ class _Consumer:
             run.dispose()
 
 
-class ResultIterator(_Consumer, Iterator[Any]):
+class ResultIterator(_Consumer, Iterator[_T]):
     """Iterate an rxcql Observable on the calling thread, with backpressure.
 
     Items come in the order the observable gives them (input order for
@@ -159,20 +174,21 @@ class ResultIterator(_Consumer, Iterator[Any]):
             if self._waiting:
                 self._cond.notify()
 
-    def __iter__(self) -> ResultIterator:
+    def __iter__(self) -> ResultIterator[_T]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> _T:
         local = self._local
         if local and not self._flatten:  # the common case, without the calls below
-            item = local.popleft()
+            item: _T = local.popleft()
             self._unacked += 1
             if self._unacked >= self._ack_every:
                 self._acknowledge()
             return item
         while True:
-            item = self._next_local()
-            if item is not _DONE:
+            taken = self._next_local()
+            if taken is not _DONE:
+                item = taken
                 return item
             if self._ended:
                 raise StopIteration
@@ -186,7 +202,7 @@ class ResultIterator(_Consumer, Iterator[Any]):
                         self._cond.wait()
                     self._waiting = False
 
-    def __enter__(self) -> ResultIterator:
+    def __enter__(self) -> ResultIterator[_T]:
         return self
 
     def __exit__(
@@ -198,7 +214,7 @@ class ResultIterator(_Consumer, Iterator[Any]):
         self.close()
 
 
-class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
+class AsyncResultIterator(_Consumer, AsyncIterator[_T]):
     """Iterate an rxcql Observable with ``async for``, on the caller's event loop.
 
     The run starts at the first ``__anext__``, on the running loop. Items are handed over on the
@@ -238,18 +254,19 @@ class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def __aiter__(self) -> AsyncResultIterator:
+    def __aiter__(self) -> AsyncResultIterator[_T]:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> _T:
         if not self._started:
             self._started = True
             self._loop = asyncio.get_running_loop()
             self._loop_thread = threading.get_ident()
             self._run = self._observable.subscribe_with_demand(self._mailbox)
         while True:
-            item = self._next_local()
-            if item is not _DONE:
+            taken = self._next_local()
+            if taken is not _DONE:
+                item: _T = taken
                 return item
             if self._ended:
                 raise StopAsyncIteration
@@ -276,7 +293,7 @@ class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
         """Stop the run (like :meth:`close`); for ``contextlib.aclosing`` and ``async with``."""
         self.close()
 
-    async def __aenter__(self) -> AsyncResultIterator:
+    async def __aenter__(self) -> AsyncResultIterator[_T]:
         return self
 
     async def __aexit__(
@@ -288,7 +305,15 @@ class AsyncResultIterator(_Consumer, AsyncIterator[Any]):
         self.close()
 
 
-def iterate(observable: DemandObservable) -> ResultIterator:
+@overload
+def iterate(observable: ExecuteObservable[_R]) -> ResultIterator[_R]: ...
+
+
+@overload
+def iterate(observable: RowsObservable) -> ResultIterator[Any]: ...
+
+
+def iterate(observable: DemandObservable) -> ResultIterator[Any]:
     """A blocking, backpressured iterator over ``rxcql.execute(...)`` or a row stream.
 
     Items are delivered on the thread that iterates, never on the driver's IO thread; the
@@ -304,10 +329,18 @@ def iterate(observable: DemandObservable) -> ResultIterator:
         TypeError: for an observable that is not one of rxcql's.
     """
     _check(observable)
-    return ResultIterator(observable)
+    return ResultIterator[Any](observable)
 
 
-def aiterate(observable: DemandObservable) -> AsyncResultIterator:
+@overload
+def aiterate(observable: ExecuteObservable[_R]) -> AsyncResultIterator[_R]: ...
+
+
+@overload
+def aiterate(observable: RowsObservable) -> AsyncResultIterator[Any]: ...
+
+
+def aiterate(observable: DemandObservable) -> AsyncResultIterator[Any]:
     """An ``async for`` iterator over ``rxcql.execute(...)`` or a row stream.
 
     Items are delivered on the running event loop's thread; the stream's error is raised from
@@ -321,7 +354,15 @@ def aiterate(observable: DemandObservable) -> AsyncResultIterator:
         TypeError: for an observable that is not one of rxcql's.
     """
     _check(observable)
-    return AsyncResultIterator(observable)
+    return AsyncResultIterator[Any](observable)
+
+
+@overload
+async def collect(observable: ExecuteObservable[_R]) -> list[_R]: ...
+
+
+@overload
+async def collect(observable: RowsObservable) -> list[Any]: ...
 
 
 async def collect(observable: DemandObservable) -> list[Any]:
@@ -335,7 +376,7 @@ async def collect(observable: DemandObservable) -> list[Any]:
         Exception: the stream's error (the driver's exception, InvalidItemError, ...).
     """
     _check(observable)
-    async with AsyncResultIterator(observable) as items:
+    async with AsyncResultIterator[Any](observable) as items:
         return [item async for item in items]
 
 

@@ -39,11 +39,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import reactivex
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
-from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex import abc
 from reactivex.disposable import Disposable
 
@@ -52,12 +51,13 @@ from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
 from ._future import detach, result_set
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
-from ._results import ExecutionResult
+from ._results import DriverExecutionResult, ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
 from ._threads import thread_marker
 from ._types import SessionLike
 
 log = logging.getLogger("rxcql")
+Buffer = OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
 _new_result = tuple.__new__  # ExecutionResult(...) without its Python-level __new__ (hot path)
 
 #: An observer that takes more than this long, on the driver's IO thread, is reported.
@@ -88,7 +88,6 @@ class Options:
     __slots__ = (
         "concurrency",
         "execution_profile",
-        "indexed",
         "max_errors",
         "max_rate",
         "ordered",
@@ -148,10 +147,6 @@ class Options:
         self.max_errors = max_errors
         self.progress = progress
         self.progress_interval = float(progress_interval)
-        #: Results carry ``.index`` (rxcql.ExecutionResult). rxcql's list consumers turn it off:
-        #: they keep every result until the end, and the per-result attribute dictionary then
-        #: costs the garbage collector about 1.7 us per statement (measured, bench/).
-        self.indexed = True
 
 
 def check_session(session: Any) -> None:
@@ -230,10 +225,11 @@ class _Run:
         self,
         session: SessionLike,
         source: IterableSource | PushSource,
-        observer: abc.ObserverBase[ExecutionResult],
+        observer: abc.ObserverBase[Any],
         options: Options,
         manual_demand: bool = False,
         on_stop: Callable[[], None] | None = None,
+        indexed: bool = True,
     ) -> None:
         self._lock = threading.Lock()
         self._session = session
@@ -247,10 +243,10 @@ class _Run:
         self._concurrency = options.concurrency
         self._profile = options.execution_profile
         self._raise = options.raise_on_first_error
-        self._indexed = options.indexed
-        self._buffer: OrderedBuffer[ExecutionResult] | ArrivalBuffer[ExecutionResult] = (
-            OrderedBuffer() if options.ordered else ArrivalBuffer()
-        )
+        self._indexed = indexed
+        self._buffer: (
+            OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
+        ) = OrderedBuffer() if options.ordered else ArrivalBuffer()
         self._manual = manual_demand
         self._on_stop = on_stop
         self._wip = 0
@@ -331,9 +327,11 @@ class _Run:
         """The merge: one statement finished. Its result goes to the reorder buffer, and if no
         thread is running the drain loop, this one does (its first pass reserved in the same lock
         round as the bookkeeping: on the common path, one completion costs two lock rounds)."""
+        result: DriverExecutionResult
         if self._indexed:
-            result = _new_result(ExecutionResult, (success, value))
-            result.index = index
+            indexed = _new_result(ExecutionResult, (success, value))
+            indexed.index = index
+            result = indexed
         else:
             result = _new_result(DriverExecutionResult, (success, value))
         with self._lock:
@@ -659,8 +657,13 @@ class _Run:
             on_stop()
 
 
-class ExecuteObservable(reactivex.Observable[ExecutionResult]):
-    """The Observable returned by :func:`rxcql.execute`.
+#: What an :class:`ExecuteObservable` emits: rxcql's :class:`~rxcql.ExecutionResult` (from
+#: :func:`execute`), or the driver's plain tuple (inside the drop-in calls).
+_R_co = TypeVar("_R_co", bound=DriverExecutionResult, covariant=True)
+
+
+class ExecuteObservable(reactivex.Observable[_R_co]):
+    """The Observable returned by :func:`rxcql.execute`: ``ExecuteObservable[ExecutionResult]``.
 
     A cold ``reactivex.Observable[ExecutionResult]``: compose it with ``pipe`` like any other.
     It adds :meth:`subscribe_with_demand`, through which rxcql's blocking and asyncio consumers
@@ -670,10 +673,21 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
     as ``on_error``; ``subscribe`` itself does not raise.
     """
 
-    def __init__(self, session: SessionLike, source: Callable[[], Any], options: Options) -> None:
+    def __init__(
+        self,
+        session: SessionLike,
+        source: Callable[[], Any],
+        options: Options,
+        indexed: bool = True,
+    ) -> None:
         self._session = session
         self._make_source = source
         self._options = options
+        #: Each result is an rxcql.ExecutionResult with ``.index``; False: the driver's plain
+        #: tuple. The drop-in calls want the plain one: a list keeps every result until the end,
+        #: and the per-result attribute dictionary then costs the garbage collector about 1.7 us
+        #: per statement (measured, bench/). Fixed when the observable is made, used per run.
+        self._indexed = indexed
         super().__init__(self._subscribe_auto)
 
     @property
@@ -689,14 +703,21 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
     def flatten(self) -> bool:
         return False
 
-    def _new_run(self, observer: abc.ObserverBase[ExecutionResult], manual: bool) -> _Run | None:
+    def _new_run(self, observer: abc.ObserverBase[_R_co], manual: bool) -> _Run | None:
         if session_closed(self._session):
             observer.on_error(SessionClosedError("the session is shut down"))
             return None
-        return _Run(self._session, self._make_source(), observer, self._options, manual)
+        return _Run(
+            self._session,
+            self._make_source(),
+            observer,
+            self._options,
+            manual,
+            indexed=self._indexed,
+        )
 
     def _subscribe_auto(
-        self, observer: abc.ObserverBase[ExecutionResult], scheduler: abc.SchedulerBase | None
+        self, observer: abc.ObserverBase[_R_co], scheduler: abc.SchedulerBase | None
     ) -> abc.DisposableBase:
         delivery = self._options.scheduler
         if delivery is not None:
@@ -711,7 +732,7 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
             return Disposable(scheduled.dispose)
         return self.run_direct(observer)
 
-    def run_direct(self, observer: abc.ObserverBase[ExecutionResult]) -> abc.DisposableBase:
+    def run_direct(self, observer: abc.ObserverBase[_R_co]) -> abc.DisposableBase:
         """Run with ``observer`` called directly, without reactivex's subscribe machinery (the
         trampoline, the auto-detach wrapper): what rxcql's own collectors use. The observer is
         called on the emitting thread and must not raise."""
@@ -722,7 +743,7 @@ class ExecuteObservable(reactivex.Observable[ExecutionResult]):
         return Disposable(run.dispose)
 
     def subscribe_with_demand(
-        self, observer: abc.ObserverBase[ExecutionResult], initial_demand: int | None = None
+        self, observer: abc.ObserverBase[_R_co], initial_demand: int | None = None
     ) -> _Run | None:
         """Run with explicit demand, reactive-streams style.
 
@@ -755,7 +776,7 @@ def execute(
     max_errors: int | float | None = None,
     progress: ProgressCallback | None = None,
     progress_interval: float = 0.5,
-) -> ExecuteObservable:
+) -> ExecuteObservable[ExecutionResult]:
     """Run statements concurrently, as a cold ``Observable[ExecutionResult]``.
 
     Nothing runs until you subscribe; every subscription runs the statements once (a generator
@@ -841,6 +862,22 @@ def execute(
         progress_interval,
     )
     return ExecuteObservable(session, lambda: IterableSource(statements_and_parameters), options)
+
+
+def execute_driver_tuples(
+    session: SessionLike,
+    statements_and_parameters: Iterable[Any],
+    concurrency: int,
+    raise_on_first_error: bool,
+    execution_profile: Any,
+) -> ExecuteObservable[DriverExecutionResult]:
+    """:func:`execute` with the drop-in calls' knobs, emitting the driver's plain tuples."""
+    check_session(session)
+    check_iterable(statements_and_parameters)
+    options = Options(concurrency, raise_on_first_error, True, execution_profile, None, None)
+    return ExecuteObservable(
+        session, lambda: IterableSource(statements_and_parameters), options, indexed=False
+    )
 
 
 def execute_operator(

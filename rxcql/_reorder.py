@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from enum import Enum
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import reactivex
 from reactivex import abc
@@ -17,8 +18,15 @@ from ._errors import ReorderError
 
 _T = TypeVar("_T")
 
+
+class Nothing(Enum):
+    """The type of :data:`NOTHING` (a typed sentinel: ``value is NOTHING`` narrows)."""
+
+    NOTHING = "nothing is ready"
+
+
 #: Returned by :meth:`OrderedBuffer.pop` / :meth:`ArrivalBuffer.pop` when nothing is ready.
-NOTHING: object = object()
+NOTHING: Final = Nothing.NOTHING
 #: What ``take_ready`` returns when nothing is ready (shared: never mutate it).
 NONE_READY: list[Any] = []
 
@@ -39,7 +47,7 @@ class OrderedBuffer(Generic[_T]):
     def put(self, index: int, value: _T) -> None:
         self.pending[index] = value
 
-    def pop(self) -> _T | object:
+    def pop(self) -> _T | Literal[Nothing.NOTHING]:
         """The value for the next index, or :data:`NOTHING` if it has not arrived yet."""
         value = self.pending.pop(self._next, NOTHING)
         if value is not NOTHING:
@@ -57,10 +65,10 @@ class OrderedBuffer(Generic[_T]):
         index += 1
         if waiting:
             while True:
-                value = waiting.pop(index, NOTHING)  # type: ignore[assignment]
-                if value is NOTHING:
+                following = waiting.pop(index, NOTHING)
+                if following is NOTHING:
                     break
-                ready.append(value)
+                ready.append(following)
                 index += 1
         self._next = index
         return ready
@@ -81,7 +89,7 @@ class OrderedBuffer(Generic[_T]):
             ready.append(value)
             index += 1
         self._next = index
-        return ready  # type: ignore[return-value]
+        return ready
 
     @property
     def next_index(self) -> int:
@@ -109,7 +117,7 @@ class ArrivalBuffer(Generic[_T]):
     def put(self, index: int, value: _T) -> None:
         self.pending.append(value)
 
-    def pop(self) -> _T | object:
+    def pop(self) -> _T | Literal[Nothing.NOTHING]:
         return self.pending.popleft() if self.pending else NOTHING
 
     def put_take(self, index: int, value: _T) -> list[_T]:
@@ -211,7 +219,7 @@ def reorder(
                     ready = buffer.pop()
                     if ready is NOTHING:
                         break
-                    observer.on_next(ready)  # type: ignore[arg-type]
+                    observer.on_next(ready)
 
             def on_completed() -> None:
                 if stopped:

@@ -1,15 +1,27 @@
-"""The result type: the driver's own ``ExecutionResult``, plus the input position."""
+"""The result types: the driver's own ``ExecutionResult``, and rxcql's, which adds the input
+position."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from cassandra.concurrent import ExecutionResult as _DriverExecutionResult
+__all__ = ["DriverExecutionResult", "ExecutionResult"]
 
-__all__ = ["ExecutionResult"]
+if TYPE_CHECKING:
+
+    class DriverExecutionResult(NamedTuple):
+        """:class:`cassandra.concurrent.ExecutionResult`, as the driver defines it."""
+
+        success: bool
+        result_or_exc: Any
+
+else:
+    # cassandra-driver ships no type information: type checkers see the NamedTuple above, which
+    # is exactly the driver's definition; at run time this is the driver's own class.
+    from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 
 
-class ExecutionResult(_DriverExecutionResult):  # type: ignore[misc]
+class ExecutionResult(DriverExecutionResult):
     """The outcome of one statement: ``(success, result_or_exc)``.
 
     It *is* a :class:`cassandra.concurrent.ExecutionResult` (a subclass of that named tuple), so
@@ -23,7 +35,9 @@ class ExecutionResult(_DriverExecutionResult):  # type: ignore[misc]
     arrive in completion order and ``index`` says which statement each one belongs to.
     """
 
-    index: int
+    # It shadows tuple.index (a method) on purpose, as it does at run time: on rxcql's results
+    # ``.index`` is the input position. On the driver's plain tuple it is still the method.
+    index: int  # type: ignore[assignment]
     success: bool
     result_or_exc: Any
 

@@ -10,16 +10,29 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, cast
+from enum import Enum
+from typing import Any, Final, Literal, TypeAlias
 
 from cassandra.query import PreparedStatement, Statement
 
 from ._errors import InvalidItemError
 
+
+class Pull(Enum):
+    """What :meth:`IterableSource.pull` returns instead of an item (typed sentinels: an
+    ``is`` test narrows the type, as with httpx's ``UseClientDefault``)."""
+
+    EMPTY = "nothing now, more may come"
+    END = "the input is exhausted"
+
+
 #: ``pull`` found nothing now, but more may come (push sources only).
-EMPTY: Any = object()
+EMPTY: Final = Pull.EMPTY
 #: ``pull`` found the input exhausted.
-END: Any = object()
+END: Final = Pull.END
+
+#: A checked ``(statement, parameters)`` item, or one of the two signals.
+Pulled: TypeAlias = tuple[Any, Any] | Literal[Pull.EMPTY, Pull.END]
 
 _STATEMENT_TYPES = (str, Statement, PreparedStatement)
 _PLAIN_PARAMETERS = frozenset({tuple, list, dict, type(None)})
@@ -68,7 +81,7 @@ class IterableSource:
         self._iterator: Iterator[Any] = iter(iterable)
         self._pulled = 0
 
-    def pull(self) -> tuple[Any, Any]:
+    def pull(self) -> Pulled:
         """The next checked item, or END.
 
         Raises:
@@ -79,7 +92,7 @@ class IterableSource:
             item = next(self._iterator)
         except StopIteration:
             self._iterator = _EXHAUSTED  # some iterators would go on after StopIteration
-            return cast(tuple[Any, Any], END)
+            return END
         except Exception as exc:
             # The caller's own exception, unchanged (as list(), map() and from_iterable let it
             # through), so that `except TheirError:` around an rxcql call keeps matching.
@@ -132,7 +145,7 @@ class PushSource:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def pull(self) -> tuple[Any, Any]:
+    def pull(self) -> Pulled:
         """The next checked item, EMPTY if none is buffered yet, or END.
 
         Raises:
@@ -144,11 +157,11 @@ class PushSource:
         queue = self._queue
         if not queue:
             if not done:
-                return cast(tuple[Any, Any], EMPTY)
+                return EMPTY
             if self._error is not None:
                 error, self._error = self._error, None
                 raise error
-            return cast(tuple[Any, Any], END)
+            return END
         item = queue.popleft()
         index = self._pulled
         self._pulled = index + 1

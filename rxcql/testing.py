@@ -36,14 +36,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Literal
+from enum import Enum
+from typing import Any, Final, Literal
 
 from cassandra.cluster import NoHostAvailable, ResultSet
 from reactivex import abc
 
 __all__ = ["FakeResponseFuture", "FakeSession", "RecordingObserver"]
 
-_NOT_SET: Any = object()
+
+class _Unset(Enum):
+    NOT_SET = "no result yet"
+
+
+_NOT_SET: Final = _Unset.NOT_SET
 
 Order = Literal["in_order", "reversed", "random"]
 Mode = Literal["thread", "sync", "manual"]

@@ -51,7 +51,7 @@ def test_iterate_rejects_other_observables() -> None:
     import reactivex
 
     with pytest.raises(TypeError, match="expected an Observable from rxcql"):
-        rxcql.iterate(reactivex.of(1))  # type: ignore[arg-type]
+        rxcql.iterate(reactivex.of(1))  # type: ignore[call-overload]
 
 
 def test_async_iteration_yields_in_order_under_asyncio_run() -> None:
