@@ -16,7 +16,8 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
 from ._consumers import ResultIterator
-from ._engine import ExecuteObservable, check_iterable, execute_driver_tuples
+from ._engine import ExecuteObservable, execute_driver_tuples
+from ._options import check_iterable
 from ._results import DriverExecutionResult
 from ._source import _STATEMENT_TYPES
 from ._threads import ensure_not_io_thread

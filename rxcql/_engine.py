@@ -39,17 +39,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from ._controls import ErrorBudget, Progress, ProgressCallback, RateLimiter
+from ._controls import ErrorBudget, Progress, RateLimiter
 from ._delivery import ack_interval, signal_end
 from ._errors import ObserverError, SessionClosedError
 from ._future import detach, result_set
+from ._options import Options, RunKeywords, check_iterable, check_session, session_closed
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import DriverExecutionResult, ExecutionResult
 from ._source import EMPTY, END, IterableSource, PushSource
@@ -80,101 +80,6 @@ class _Discard(abc.ObserverBase[Any]):
 
 
 _DISCARD = _Discard()
-
-
-class Options:
-    """The validated knobs of one ``execute`` call."""
-
-    __slots__ = (
-        "concurrency",
-        "execution_profile",
-        "max_errors",
-        "max_rate",
-        "ordered",
-        "progress",
-        "progress_interval",
-        "raise_on_first_error",
-        "scheduler",
-        "window",
-    )
-
-    def __init__(
-        self,
-        concurrency: int,
-        raise_on_first_error: bool,
-        ordered: bool,
-        execution_profile: Any,
-        window: int | None,
-        scheduler: abc.SchedulerBase | None,
-        max_rate: float | None = None,
-        max_errors: int | float | None = None,
-        progress: ProgressCallback | None = None,
-        progress_interval: float = 0.5,
-    ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-        if concurrency <= 0:
-            raise ValueError(f"concurrency must be greater than 0, got {concurrency}")
-        if window is None:
-            window = 2 * concurrency
-        elif isinstance(window, bool) or not isinstance(window, int):
-            raise TypeError(f"window must be an int or None, got {type(window).__name__}")
-        elif window < concurrency:
-            raise ValueError(f"window ({window}) must be at least concurrency ({concurrency})")
-        for name, flag in (("raise_on_first_error", raise_on_first_error), ("ordered", ordered)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
-            raise TypeError(f"scheduler must be a reactivex scheduler, got {scheduler!r:.100}")
-        if max_rate is not None:
-            if isinstance(max_rate, bool) or not isinstance(max_rate, int | float):
-                raise TypeError(f"max_rate must be a number, got {type(max_rate).__name__}")
-            if not max_rate > 0:
-                raise ValueError(f"max_rate must be > 0 statements per second, got {max_rate}")
-        if max_errors is not None:
-            ErrorBudget(max_errors)  # validates
-        if progress is not None and not callable(progress):
-            raise TypeError(f"progress must be a callable, got {type(progress).__name__}")
-        if not isinstance(progress_interval, int | float) or progress_interval < 0:
-            raise ValueError(f"progress_interval must be >= 0 seconds, got {progress_interval!r}")
-        self.concurrency = concurrency
-        self.raise_on_first_error = raise_on_first_error
-        self.ordered = ordered
-        self.execution_profile = execution_profile
-        self.window = window
-        self.scheduler = scheduler
-        self.max_rate = max_rate
-        self.max_errors = max_errors
-        self.progress = progress
-        self.progress_interval = float(progress_interval)
-
-
-def check_session(session: Any) -> None:
-    if not callable(getattr(session, "execute_async", None)):
-        raise TypeError(
-            "session must be a cassandra.cluster.Session (with execute_async), "
-            f"got {session!r:.100}"
-        )
-
-
-def session_closed(session: Any) -> bool:
-    """Whether the session, or its cluster, says it is shut down. Only the bool ``True`` counts:
-    a ``unittest.mock.Mock`` session answers every attribute with a truthy Mock, and users test
-    their code with exactly such sessions."""
-    if getattr(session, "is_shutdown", False) is True:
-        return True
-    cluster = getattr(session, "cluster", None)
-    return getattr(cluster, "is_shutdown", False) is True
-
-
-def check_iterable(statements_and_parameters: Any) -> None:
-    if isinstance(statements_and_parameters, str | bytes) or not isinstance(
-        statements_and_parameters, Iterable
-    ):
-        raise TypeError(
-            "statements_and_parameters must be an iterable of (statement, parameters) pairs, "
-            f"got {type(statements_and_parameters).__name__}"
-        )
 
 
 class _Run:
@@ -765,17 +670,7 @@ class ExecuteObservable(reactivex.Observable[_R_co]):
 def execute(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    *,
-    concurrency: int = 100,
-    raise_on_first_error: bool = True,
-    ordered: bool = True,
-    execution_profile: Any = EXEC_PROFILE_DEFAULT,
-    window: int | None = None,
-    scheduler: abc.SchedulerBase | None = None,
-    max_rate: float | None = None,
-    max_errors: int | float | None = None,
-    progress: ProgressCallback | None = None,
-    progress_interval: float = 0.5,
+    **options: Unpack[RunKeywords],
 ) -> ExecuteObservable[ExecutionResult]:
     """Run statements concurrently, as a cold ``Observable[ExecutionResult]``.
 
@@ -849,19 +744,9 @@ def execute(
     """
     check_session(session)
     check_iterable(statements_and_parameters)
-    options = Options(
-        concurrency,
-        raise_on_first_error,
-        ordered,
-        execution_profile,
-        window,
-        scheduler,
-        max_rate,
-        max_errors,
-        progress,
-        progress_interval,
+    return ExecuteObservable(
+        session, lambda: IterableSource(statements_and_parameters), Options.build(**options)
     )
-    return ExecuteObservable(session, lambda: IterableSource(statements_and_parameters), options)
 
 
 def execute_driver_tuples(
@@ -874,7 +759,11 @@ def execute_driver_tuples(
     """:func:`execute` with the drop-in calls' knobs, emitting the driver's plain tuples."""
     check_session(session)
     check_iterable(statements_and_parameters)
-    options = Options(concurrency, raise_on_first_error, True, execution_profile, None, None)
+    options = Options.build(
+        concurrency=concurrency,
+        raise_on_first_error=raise_on_first_error,
+        execution_profile=execution_profile,
+    )
     return ExecuteObservable(
         session, lambda: IterableSource(statements_and_parameters), options, indexed=False
     )

@@ -1,17 +1,17 @@
-"""Driver ResponseFutures as Observables.
+"""Driver ResponseFutures: what happens to a finished one, and one as an Observable.
 
 The engine's bounded flat-map maps each statement onto "an observable backed by its
 ResponseFuture". A full reactivex subscription per statement costs several microseconds (the
-trampoline, merge's synchronized wrappers), so the engine uses :func:`watch_future`, the lean
-form of that inner observable: one ``add_callbacks`` call whose callbacks push the single result
-to a sink. :func:`from_response_future` wraps the same callbacks into a real, cold
-``reactivex.Observable`` for users composing single queries.
+trampoline, merge's synchronized wrappers), so the engine's inner observable is its own callback
+pair on the future (``_engine._Run._on_success`` / ``_on_failure``); both it and
+:func:`from_response_future` (a real, cold ``reactivex.Observable`` for users composing single
+queries) finish a future with :func:`result_set` or :func:`detach`, defined here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import reactivex
 from cassandra.cluster import ResponseFuture, ResultSet
@@ -83,48 +83,31 @@ def result_set(future: Any, rows: Any) -> Any:
     return rows
 
 
-class FutureSink(Protocol):
-    """Receives the one outcome of a watched future."""
+class _FutureSubscription:
+    """One subscription of :func:`from_response_future`: the future's callback pair."""
 
-    def on_future_result(self, index: int, success: bool, value: Any) -> None:
-        """``value`` is a ResultSet on success, the driver's exception on failure. Never raises."""
-
-
-def _on_success(rows: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
-    # Runs on the driver's IO thread (or inside add_callbacks if the result was already there).
-    # The driver swallows exceptions from callbacks, so none may escape: an escaped one would be a
-    # slot that never frees and a stream that never ends. Sinks never raise.
-    try:
-        value: Any = result_set(future, rows)
-        success = True
-    except Exception as exc:  # a future that cannot build its ResultSet is a failure
-        value, success = exc, False
-    sink.on_future_result(index, success, value)
-
-
-def _on_failure(exc: Any, future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
-    detach(future)
-    sink.on_future_result(index, False, exc)
-
-
-def watch_future(future: ResponseFutureLike, index: int, sink: FutureSink) -> None:
-    """Deliver the outcome of ``future`` to ``sink.on_future_result(index, ...)`` exactly once.
-
-    If the future has already completed, the sink is called synchronously, before this returns,
-    on the caller's thread; otherwise on the driver's IO thread.
-    """
-    args = (future, index, sink)
-    future.add_callbacks(_on_success, _on_failure, callback_args=args, errback_args=args)
-
-
-class _ObserverSink:
     __slots__ = ("disposed", "observer")
 
     def __init__(self, observer: abc.ObserverBase[Any]) -> None:
         self.observer = observer
         self.disposed = False
 
-    def on_future_result(self, index: int, success: bool, value: Any) -> None:
+    # Both run on the driver's IO thread (or inside add_callbacks if the result was already
+    # there). The driver swallows exceptions from callbacks, so none may escape.
+
+    def on_success(self, rows: Any, future: Any) -> None:
+        try:
+            value: Any = result_set(future, rows)
+        except Exception as exc:  # a future that cannot build its ResultSet is a failure
+            self._deliver(False, exc)
+            return
+        self._deliver(True, value)
+
+    def on_failure(self, exc: Any, future: Any) -> None:
+        detach(future)
+        self._deliver(False, exc)
+
+    def _deliver(self, success: bool, value: Any) -> None:
         if self.disposed:
             return
         self.disposed = True
@@ -171,11 +154,17 @@ def from_response_future(future: ResponseFutureLike) -> reactivex.Observable[Res
     def subscribe(
         observer: abc.ObserverBase[ResultSet], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        sink = _ObserverSink(observer)
-        watch_future(future, 0, sink)
+        subscription = _FutureSubscription(observer)
+        args = (future,)
+        future.add_callbacks(
+            subscription.on_success,
+            subscription.on_failure,
+            callback_args=args,
+            errback_args=args,
+        )
 
         def dispose() -> None:
-            sink.disposed = True
+            subscription.disposed = True
 
         return Disposable(dispose)
 

@@ -24,9 +24,9 @@ from reactivex import abc
 from reactivex.disposable import Disposable
 
 from ._delivery import ScheduledObserver, signal_end
-from ._engine import check_iterable, check_session, session_closed
 from ._errors import ObserverError, SessionClosedError
 from ._future import detach, release_timer
+from ._options import check_iterable, check_session, session_closed
 from ._source import IterableSource
 from ._threads import thread_marker
 from ._types import SessionLike

@@ -11,14 +11,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Unpack
 
 import reactivex
-from cassandra.cluster import EXEC_PROFILE_DEFAULT
-from reactivex import abc
 
-from .._controls import ProgressCallback
-from .._engine import Options, execute_operator
+from .._engine import execute_operator
+from .._options import Options, RunKeywords
 from .._reorder import reorder as reorder
 from .._results import ExecutionResult
 from .._types import SessionLike
@@ -29,17 +27,7 @@ __all__ = ["execute", "reorder"]
 def execute(
     session: SessionLike,
     statement: Any = None,
-    *,
-    concurrency: int = 100,
-    raise_on_first_error: bool = True,
-    ordered: bool = True,
-    execution_profile: Any = EXEC_PROFILE_DEFAULT,
-    window: int | None = None,
-    scheduler: abc.SchedulerBase | None = None,
-    max_rate: float | None = None,
-    max_errors: int | float | None = None,
-    progress: ProgressCallback | None = None,
-    progress_interval: float = 0.5,
+    **options: Unpack[RunKeywords],
 ) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
     """Execute each item of an Observable as a CQL statement; the engine as an operator.
 
@@ -74,16 +62,4 @@ def execute(
     Emissions happen on the driver's IO thread unless ``scheduler`` is given, exactly as for
     :func:`rxcql.execute`.
     """
-    options = Options(
-        concurrency,
-        raise_on_first_error,
-        ordered,
-        execution_profile,
-        window,
-        scheduler,
-        max_rate,
-        max_errors,
-        progress,
-        progress_interval,
-    )
-    return execute_operator(session, statement, options)
+    return execute_operator(session, statement, Options.build(**options))

@@ -1,0 +1,131 @@
+"""The knobs of a run, validated once and then immutable, and the checks of the other arguments.
+
+Every entry point builds its :class:`Options` the same way, from the public keywords
+(:class:`RunKeywords`), so a knob is spelled, typed, defaulted and validated in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from reactivex import abc
+
+from ._controls import ErrorBudget, ProgressCallback
+
+
+class RunKeywords(TypedDict, total=False):
+    """The keywords :func:`rxcql.execute` and :func:`rxcql.operators.execute` take for a run
+    (their meaning is documented on :func:`rxcql.execute`)."""
+
+    concurrency: int
+    raise_on_first_error: bool
+    ordered: bool
+    execution_profile: Any
+    window: int | None
+    scheduler: abc.SchedulerBase | None
+    max_rate: float | None
+    max_errors: int | float | None
+    progress: ProgressCallback | None
+    progress_interval: float
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The validated knobs of one ``execute`` call (immutable: a cold observable is reusable).
+
+    Raises:
+        TypeError, ValueError: a knob of the wrong type or out of range, naming it.
+    """
+
+    concurrency: int = 100
+    raise_on_first_error: bool = True
+    ordered: bool = True
+    execution_profile: Any = EXEC_PROFILE_DEFAULT
+    #: The most statements issued but not yet delivered (``2 * concurrency`` when built with
+    #: ``window=None``).
+    window: int = 200
+    scheduler: abc.SchedulerBase | None = None
+    max_rate: float | None = None
+    max_errors: int | float | None = None
+    progress: ProgressCallback | None = None
+    progress_interval: float = 0.5
+
+    def __post_init__(self) -> None:
+        concurrency = self.concurrency
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+        if concurrency <= 0:
+            raise ValueError(f"concurrency must be greater than 0, got {concurrency}")
+        window = self.window
+        if isinstance(window, bool) or not isinstance(window, int):
+            raise TypeError(f"window must be an int or None, got {type(window).__name__}")
+        elif window < concurrency:
+            raise ValueError(f"window ({window}) must be at least concurrency ({concurrency})")
+        for name in ("raise_on_first_error", "ordered"):
+            flag = getattr(self, name)
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        scheduler = self.scheduler
+        if scheduler is not None and not isinstance(scheduler, abc.SchedulerBase):
+            raise TypeError(f"scheduler must be a reactivex scheduler, got {scheduler!r:.100}")
+        max_rate = self.max_rate
+        if max_rate is not None:
+            if isinstance(max_rate, bool) or not isinstance(max_rate, int | float):
+                raise TypeError(f"max_rate must be a number, got {type(max_rate).__name__}")
+            if not max_rate > 0:
+                raise ValueError(f"max_rate must be > 0 statements per second, got {max_rate}")
+        if self.max_errors is not None:
+            ErrorBudget(self.max_errors)  # validates
+        if self.progress is not None and not callable(self.progress):
+            raise TypeError(f"progress must be a callable, got {type(self.progress).__name__}")
+        interval = self.progress_interval
+        if not isinstance(interval, int | float) or interval < 0:
+            raise ValueError(f"progress_interval must be >= 0 seconds, got {interval!r}")
+        object.__setattr__(self, "progress_interval", float(interval))
+
+    @classmethod
+    def build(cls, **keywords: Unpack[RunKeywords]) -> Options:
+        """The one way to make Options from the public keywords: the defaults of
+        :func:`rxcql.execute`, ``window=None`` meaning ``2 * concurrency``, then validation."""
+        unknown = sorted(set(keywords) - set(RunKeywords.__annotations__))
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        concurrency = keywords.get("concurrency", 100)
+        window = keywords.get("window")
+        if window is None:
+            # A concurrency of the wrong type is reported by the validation, not here.
+            window = 2 * concurrency if isinstance(concurrency, int) else 0
+        return cls(**{**keywords, "window": window})  # type: ignore[arg-type]
+
+
+def check_session(session: Any) -> None:
+    """Raise TypeError unless ``session`` has a callable ``execute_async``."""
+    if not callable(getattr(session, "execute_async", None)):
+        raise TypeError(
+            "session must be a cassandra.cluster.Session (with execute_async), "
+            f"got {session!r:.100}"
+        )
+
+
+def session_closed(session: Any) -> bool:
+    """Whether the session, or its cluster, says it is shut down. Only the bool ``True`` counts:
+    a ``unittest.mock.Mock`` session answers every attribute with a truthy Mock, and users test
+    their code with exactly such sessions."""
+    if getattr(session, "is_shutdown", False) is True:
+        return True
+    cluster = getattr(session, "cluster", None)
+    return getattr(cluster, "is_shutdown", False) is True
+
+
+def check_iterable(statements_and_parameters: Any) -> None:
+    """Raise TypeError unless the input is an iterable other than a str or bytes."""
+    if isinstance(statements_and_parameters, str | bytes) or not isinstance(
+        statements_and_parameters, Iterable
+    ):
+        raise TypeError(
+            "statements_and_parameters must be an iterable of (statement, parameters) pairs, "
+            f"got {type(statements_and_parameters).__name__}"
+        )
