@@ -2,54 +2,42 @@
 
 Where the cluster comes from, as in the integration tests: ``RXCQL_CONTACT_POINTS=host:port,...``
 when set; else a node already answering on 127.0.0.1:9042; else one started with the project's
-``scripts/cassandra_node.py`` (and stopped again at exit).
+``rxcql_dev.cassandra_node`` (and stopped again at exit).
 """
 
 from __future__ import annotations
 
 import atexit
-import importlib
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import tuple_factory
+from rxcql_dev import cassandra_node, cassandra_server
 
 import rxcql
 
 from .contenders import Workload
 
 KEYSPACE = "rxcql_bench"
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-
-
-def cassandra_node() -> ModuleType:
-    """The project's node script as a module (it lives in scripts/, not in a package)."""
-    if str(SCRIPTS) not in sys.path:
-        sys.path.insert(0, str(SCRIPTS))
-    return importlib.import_module("cassandra_node")
 
 
 def contact_points(echo: Callable[[str], None]) -> list[tuple[str, int]]:
     """Find or start a node; a node started here is stopped when the process exits."""
-    node = cassandra_node()
-    from_env: list[tuple[str, int]] | None = node.contact_points_from_env()
+    from_env = cassandra_node.contact_points_from_env()
     if from_env is not None:
-        echo(f"cassandra: using {node.CONTACT_POINTS_ENV}={from_env}")
+        echo(f"cassandra: using {cassandra_node.CONTACT_POINTS_ENV}={from_env}")
         return from_env
-    host, port = node.HOST, node.DEFAULT_PORT
-    version = node.probe_cql(host, port)
+    host, port = cassandra_node.HOST, cassandra_node.DEFAULT_PORT
+    version = cassandra_server.probe_cql(host, port)
     if version:
         echo(f"cassandra: using the {version} node already on {host}:{port}")
     else:
-        echo(f"cassandra: starting a node on {host}:{port} (scripts/cassandra_node.py)")
-        info = node.start(port, echo=echo)
+        echo(f"cassandra: starting a node on {host}:{port} (rxcql_dev.cassandra_node)")
+        info = cassandra_node.start(port, echo=echo)
         if info.started:
-            atexit.register(node.stop, port)
+            atexit.register(cassandra_node.stop, port)
             echo(f"cassandra {info.version} ready in {info.startup_seconds:.1f} s")
     return [(host, port)]
 

@@ -6,7 +6,8 @@ Inserts ``--statements`` rows (keys cycling over ``--keys`` so the table stays s
 generator through ``rxcql.execute_concurrent_with_args(..., results_generator=True)``, and prints,
 every ``--interval`` seconds, the statements done, the rate, the failures and the process's RSS.
 It ends with a summary: steady memory means the RSS after warm-up stays within a few MiB.
-Uses RXCQL_CONTACT_POINTS, or a node on 127.0.0.1:9042, or starts one.
+Uses RXCQL_CONTACT_POINTS, or a node on 127.0.0.1:9042, or starts one (as the benchmark does:
+``bench.node``); the table is ``rxcql_bench.soak``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-
-from _common import connect
 
 import rxcql
+
+from .node import Node
 
 
 def rss_mib() -> float:
@@ -41,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     total: int = args.statements
 
-    session = connect("rxcql_soak")
+    node = Node(lambda line: print(line, file=sys.stderr, flush=True))
+    session = node.session
     session.execute("CREATE TABLE IF NOT EXISTS soak (k int PRIMARY KEY, v bigint)")
     insert = session.prepare("INSERT INTO soak (k, v) VALUES (?, ?)")
 
@@ -86,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(spread {max(steady) - min(steady):.1f} MiB)",
         flush=True,
     )
+    node.shutdown()
     return 0 if done == total else 1
 
 

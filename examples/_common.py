@@ -2,22 +2,20 @@
 
 ``RXCQL_CONTACT_POINTS=host:port,...`` points the examples at an existing cluster. Without it they
 use a node already answering on 127.0.0.1:9042, or start one with the project's
-``scripts/cassandra`` machinery (Cassandra 5.0 from Maven Central) and stop it when they exit.
+``scripts/cassandra`` machinery (the ``rxcql_dev`` tooling package of the checkout, installed by
+``pip install -e .``: Cassandra 5.0 from Maven Central) and stop it when they exit.
 """
 
 from __future__ import annotations
 
 import atexit
 import sys
-from pathlib import Path
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
+from rxcql_dev import cassandra_node, cassandra_server
 
 import rxcql
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import cassandra_node
 
 KEYSPACE = "rxcql_examples"
 
@@ -26,7 +24,7 @@ def connect(keyspace: str = KEYSPACE) -> Session:
     """A session on ``keyspace`` (created if missing, SimpleStrategy RF 1)."""
     contact_points = cassandra_node.contact_points_from_env()
     if contact_points is None:
-        if not cassandra_node.probe_cql():
+        if not cassandra_server.probe_cql():
             print("no Cassandra configured or running: starting a local node", file=sys.stderr)
             info = cassandra_node.start()
             if info.started:

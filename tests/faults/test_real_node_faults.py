@@ -1,7 +1,7 @@
 """A real Cassandra node freezes (SIGSTOP) in the middle of a 100,000-insert run.
 
 The node is a scratch one of its own (127.0.0.5, CQL port 19142, storage port 17100, its own
-directory, started with ``scripts/cassandra_cluster.py``'s machinery), never the shared node on
+directory, started with ``rxcql_dev.cassandra_server``), never the shared node on
 9042, so freezing it hurts nobody else's tests. With a 2 s client request timeout the statements
 caught by the pause time out in their place (``OperationTimedOut``, or ``WriteTimeout`` if the
 node answers late); the run must still end with exactly one result per statement, and every
@@ -12,21 +12,20 @@ blocks whatever happens.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Iterator
 
-import cassandra_cluster
 import pytest
 from cassandra import OperationTimedOut, WriteTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import SimpleStatement
+from rxcql_dev import cassandra_cluster, cassandra_server
+from rxcql_dev.cassandra_server import NodeSpec
 
-import rxcql
 from rxcql.testing import RecordingObserver
 
-from .support import failures
+from .support import failures, fault_after, inserts, payload, run
 
 pytestmark = pytest.mark.faults
 
@@ -38,22 +37,22 @@ REQUEST_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
-def scratch_node() -> Iterator[cassandra_cluster.NodeSpec]:
+def scratch_node() -> Iterator[NodeSpec]:
     spec = cassandra_cluster.single_node_spec("faults", HOST, PORT, STORAGE_PORT, heap="1g")
     try:
-        info = cassandra_cluster.start_node(spec, echo=lambda line: None)
+        info = cassandra_server.start_node(spec, echo=lambda line: None)
     except Exception as error:
         pytest.fail(f"the scratch node on {HOST}:{PORT} did not start: {error}", pytrace=False)
     try:
         yield spec
     finally:
-        cassandra_cluster.resume_node(spec)
+        cassandra_server.resume_node(spec)
         if info.started:
-            cassandra_cluster.stop_node(spec)
+            cassandra_server.stop_node(spec)
 
 
 @pytest.fixture
-def scratch_session(scratch_node: cassandra_cluster.NodeSpec) -> Iterator[Session]:
+def scratch_session(scratch_node: NodeSpec) -> Iterator[Session]:
     profile = ExecutionProfile(
         load_balancing_policy=RoundRobinPolicy(), request_timeout=REQUEST_TIMEOUT
     )
@@ -79,43 +78,34 @@ def scratch_session(scratch_node: cassandra_cluster.NodeSpec) -> Iterator[Sessio
 
 @pytest.mark.timeout(900)
 def test_a_paused_node_gives_timeouts_in_place_and_every_success_is_stored(
-    scratch_node: cassandra_cluster.NodeSpec, scratch_session: Session
+    scratch_node: NodeSpec, scratch_session: Session
 ) -> None:
     session = scratch_session
     insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
-    reached = threading.Event()
     paused: dict[str, float] = {}
-    observer = RecordingObserver(
-        on_item=lambda r: reached.set() if r.index == PAUSE_AFTER else None
-    )
 
-    def pause_then_resume() -> None:
-        if not reached.wait(600):
-            return
+    def pause_then_resume(observer: RecordingObserver) -> None:
         try:
-            cassandra_cluster.pause_node(scratch_node)
+            cassandra_server.pause_node(scratch_node)
             paused["at"] = observer.count
             time.sleep(PAUSE_SECONDS)  # the fault lasts this long
         finally:
-            cassandra_cluster.resume_node(scratch_node)
+            cassandra_server.resume_node(scratch_node)
             paused["resumed_at"] = observer.count
 
-    pauser = threading.Thread(target=pause_then_resume, daemon=True)
-    pauser.start()
     began = time.monotonic()
-    subscription = rxcql.execute(
-        session,
-        ((insert, (i, f"payload-{i}")) for i in range(ROWS)),
-        concurrency=100,
-        raise_on_first_error=False,
-    ).subscribe(observer)
     try:
-        observer.wait(600)
+        with fault_after(PAUSE_AFTER, pause_then_resume, join=60) as observer:
+            run(
+                session,
+                inserts(insert, ROWS),
+                observer=observer,
+                timeout=600,
+                concurrency=100,
+                raise_on_first_error=False,
+            )
     finally:
-        subscription.dispose()
-        reached.set()
-        pauser.join(60)
-        cassandra_cluster.resume_node(scratch_node)
+        cassandra_server.resume_node(scratch_node)
     run_seconds = time.monotonic() - began
 
     assert observer.completed, observer.error
@@ -134,9 +124,9 @@ def test_a_paused_node_gives_timeouts_in_place_and_every_success_is_stored(
     stored = {row.id: row.payload for row in session.execute(select, timeout=120)}
     succeeded = [r.index for r in observer.items if r.success]
     assert set(succeeded) <= set(stored)
-    assert all(payload == f"payload-{i}" for i, payload in stored.items())
+    assert all(value == payload(i) for i, value in stored.items())
     sample = random.Random(9).sample(succeeded, 200)
     lookup = session.prepare("SELECT payload FROM rows WHERE id = ?")
     assert [session.execute(lookup, (i,)).one().payload for i in sample] == [
-        f"payload-{i}" for i in sample
+        payload(i) for i in sample
     ]

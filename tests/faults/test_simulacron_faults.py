@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-import simulacron_node as sim
 from cassandra import (
     AlreadyExists,
     FunctionFailure,
@@ -42,12 +41,13 @@ from cassandra.protocol import (
     SyntaxException,
     TruncateError,
 )
+from rxcql_dev import simulacron as sim
 
 import rxcql
 from rxcql.testing import RecordingObserver
 
 from .conftest import SHORT_TIMEOUT, SHORT_TIMEOUT_PROFILE
-from .support import CountingSession, failures, run
+from .support import CountingSession, failures, fault_after, run
 
 pytestmark = pytest.mark.faults
 
@@ -183,22 +183,22 @@ def test_demand_bounds_hold_when_the_first_statement_is_slow(
 
 
 SERVER_ERRORS: list[tuple[dict[str, Any], type[BaseException]]] = [
-    (sim.read_timeout(), ReadTimeout),
-    (sim.write_timeout(), WriteTimeout),
-    (sim.unavailable(), Unavailable),
-    (sim.overloaded(), OverloadedErrorMessage),
-    (sim.server_error(), ServerError),
-    (sim.is_bootstrapping(), IsBootstrappingErrorMessage),
-    (sim.read_failure(), ReadFailure),
-    (sim.write_failure(), WriteFailure),
-    (sim.error("truncate_error", message="truncate failed"), TruncateError),
-    (sim.error("invalid", message="invalid"), InvalidRequest),
-    (sim.error("syntax_error", message="syntax"), SyntaxException),
-    (sim.error("unauthorized", message="no"), Unauthorized),
-    (sim.error("config_error", message="config"), ConfigurationException),
-    (sim.error("already_exists", message="exists", keyspace="ks", table="t"), AlreadyExists),
+    (sim.result("read_timeout"), ReadTimeout),
+    (sim.result("write_timeout"), WriteTimeout),
+    (sim.result("unavailable"), Unavailable),
+    (sim.result("overloaded"), OverloadedErrorMessage),
+    (sim.result("server_error"), ServerError),
+    (sim.result("is_bootstrapping"), IsBootstrappingErrorMessage),
+    (sim.result("read_failure"), ReadFailure),
+    (sim.result("write_failure"), WriteFailure),
+    (sim.result("truncate_error", message="truncate failed"), TruncateError),
+    (sim.result("invalid", message="invalid"), InvalidRequest),
+    (sim.result("syntax_error", message="syntax"), SyntaxException),
+    (sim.result("unauthorized", message="no"), Unauthorized),
+    (sim.result("config_error", message="config"), ConfigurationException),
+    (sim.result("already_exists", message="exists", keyspace="ks", table="t"), AlreadyExists),
     (
-        sim.error(
+        sim.result(
             "function_failure", function="f", arg_types=["int"], detail="failed", keyspace="ks"
         ),
         FunctionFailure,
@@ -241,7 +241,7 @@ def test_first_error_ends_the_stream_after_the_results_before_it(
 ) -> None:
     count, concurrency, failing = 300, 10, 137
     answers = random_rows(count, max_delay_ms=0)
-    answers[failing] = sim.write_timeout(delay_ms=50)
+    answers[failing] = sim.result("write_timeout", delay_ms=50)
     prime(sim_cluster, answers)
     counting = CountingSession(sim_session)
 
@@ -260,8 +260,8 @@ def test_first_error_in_input_order_wins_over_an_earlier_completing_later_one(
 ) -> None:
     count = 40
     answers = {k: row(k, delay_ms=100) for k in range(count)}
-    answers[10] = sim.write_timeout(delay_ms=300)
-    answers[30] = sim.read_timeout(delay_ms=0)  # fails first in time, later in the input
+    answers[10] = sim.result("write_timeout", delay_ms=300)
+    answers[30] = sim.result("read_timeout", delay_ms=0)  # fails first in time, later in the input
     prime(sim_cluster, answers)
 
     observer = run(sim_session, statements(sim_session, count), concurrency=count)
@@ -277,29 +277,37 @@ def test_first_error_in_input_order_wins_over_an_earlier_completing_later_one(
 def test_client_timeouts_surface_as_operation_timed_out_in_place(
     sim_cluster: sim.SimCluster, sim_session: Session
 ) -> None:
-    count = 120
+    count, run_timeout = 120, 30.0
+    # The slow answers come long after the run may last: a run that waited for them instead of
+    # its 0.5 s request timeout could not end in time (run() raises TimeoutError).
+    slow_ms = int(2 * run_timeout * 1000)
     answers = random_rows(count, max_delay_ms=150, seed=8)
-    answers[7] = row(7, delay_ms=3_000)  # slower than the 0.5 s request timeout
-    answers[63] = row(63, delay_ms=3_000)
-    answers[100] = sim.no_result()  # never answered
+    answers[7] = row(7, delay_ms=slow_ms)
+    answers[63] = row(63, delay_ms=slow_ms)
+    answers[100] = sim.result("no_result")  # never answered
     prime(sim_cluster, answers)
-    began = time.monotonic()
+    items = statements(sim_session, count)
+    sim_cluster.clear_log()
+    counting = CountingSession(sim_session)
 
     observer = run(
-        sim_session,
-        statements(sim_session, count),
+        counting,
+        items,
+        timeout=run_timeout,
         concurrency=12,
         raise_on_first_error=False,
         execution_profile=SHORT_TIMEOUT_PROFILE,
     )
 
-    elapsed = time.monotonic() - began
     assert observer.completed, observer.error
     assert [r.index for r in observer.items] == list(range(count))
     assert {k: type(e) for k, e in failures(observer).items()} == dict.fromkeys(
         (7, 63, 100), OperationTimedOut
     )
-    assert elapsed < 3.0 + SHORT_TIMEOUT  # did not wait for the slow answers
+    # Every statement was sent once, none again after its timeout: the run went on past the
+    # slow ones instead of waiting for (or re-sending) them.
+    executed = sim_cluster.query_log(types=("EXECUTE",))
+    assert (counting.executed, len(executed)) == (count, count)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +332,7 @@ def test_a_statement_that_closes_its_connection_fails_and_the_run_ends(
 ) -> None:
     count, concurrency, closing = 300, 10, 150
     answers = {k: row(k, delay_ms=0) for k in range(count)}
-    answers[closing] = sim.close_connection(delay_ms=50)
+    answers[closing] = sim.result("close_connection", delay_ms=50)
     prime(sim_cluster, answers)
 
     observer = run(
@@ -345,25 +353,19 @@ def test_connections_closed_mid_run_by_the_server_end_the_run_cleanly(
 ) -> None:
     count, trigger = 3_000, 1_000
     prime(sim_cluster, {k: row(k) for k in range(count)})
-    reached = threading.Event()
     closed: list[str] = []
 
-    def close_when_reached() -> None:
-        if reached.wait(60):
-            closed.extend(sim_cluster.close_connections())
+    def close(_: RecordingObserver) -> None:
+        closed.extend(sim_cluster.close_connections())
 
-    closer = threading.Thread(target=close_when_reached, daemon=True)
-    closer.start()
-    observer = RecordingObserver(on_item=lambda r: reached.set() if r.index == trigger else None)
-    subscription = rxcql.execute(
-        sim_session, statements(sim_session, count), concurrency=20, raise_on_first_error=False
-    ).subscribe(observer)
-    try:
-        observer.wait(60)
-    finally:
-        subscription.dispose()
-        reached.set()
-        closer.join(10)
+    with fault_after(trigger, close) as observer:
+        run(
+            sim_session,
+            statements(sim_session, count),
+            observer=observer,
+            concurrency=20,
+            raise_on_first_error=False,
+        )
 
     assert closed  # the connections really were closed under the run
     failed = assert_one_result_each_and_only_connection_errors(observer, count)
@@ -376,30 +378,22 @@ def test_reads_paused_mid_run_time_out_in_place_and_the_run_recovers(
 ) -> None:
     count, trigger = 3_000, 300
     prime(sim_cluster, {k: row(k) for k in range(count)})
-    reached = threading.Event()
 
-    def pause_when_reached() -> None:
-        if reached.wait(60):
-            sim_cluster.pause_reads()
-            time.sleep(3 * SHORT_TIMEOUT)  # the fault lasts this long
-            sim_cluster.resume_reads()
+    def pause_reads(_: RecordingObserver) -> None:
+        sim_cluster.pause_reads()
+        time.sleep(3 * SHORT_TIMEOUT)  # the fault lasts this long
+        sim_cluster.resume_reads()
 
-    pauser = threading.Thread(target=pause_when_reached, daemon=True)
-    pauser.start()
-    observer = RecordingObserver(on_item=lambda r: reached.set() if r.index == trigger else None)
-    subscription = rxcql.execute(
-        sim_session,
-        statements(sim_session, count),
-        concurrency=20,
-        raise_on_first_error=False,
-        execution_profile=SHORT_TIMEOUT_PROFILE,
-    ).subscribe(observer)
-    try:
-        observer.wait(90)
-    finally:
-        subscription.dispose()
-        reached.set()
-        pauser.join(10)
+    with fault_after(trigger, pause_reads) as observer:
+        run(
+            sim_session,
+            statements(sim_session, count),
+            observer=observer,
+            timeout=90,
+            concurrency=20,
+            raise_on_first_error=False,
+            execution_profile=SHORT_TIMEOUT_PROFILE,
+        )
 
     failed = assert_one_result_each_and_only_connection_errors(observer, count)
     assert failed  # the pause was felt

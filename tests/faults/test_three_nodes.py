@@ -1,6 +1,6 @@
 """A node of a three-node cluster stops in the middle of a QUORUM write run.
 
-The cluster is ``scripts/cassandra_cluster.py``'s: 127.0.0.1-3, CQL port 19042, started one node
+The cluster is ``rxcql_dev.cassandra_cluster``'s: 127.0.0.1-3, CQL port 19042, started one node
 at a time (a running one is reused). Keyspace RF 3, writes at QUORUM through ``rxcql.execute``;
 after a quarter of the results, node3 gets SIGTERM (it drains and exits) while the writes go on.
 Two replicas of three still make a quorum and the driver's default retry policy sends requests
@@ -10,22 +10,21 @@ read back at QUORUM with node3 still down.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import cassandra_cluster
 import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.query import SimpleStatement
+from rxcql_dev import cassandra_cluster, cassandra_server
+from rxcql_dev.cassandra_server import NodeSpec
 
-import rxcql
 from rxcql.testing import RecordingObserver
 
-from .support import failures
+from .support import failures, fault_after, inserts, payload, run
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -36,7 +35,7 @@ VICTIM = 2  # node3: not the seed
 
 @dataclass
 class ThreeNodes:
-    specs: list[cassandra_cluster.NodeSpec]
+    specs: list[NodeSpec]
     started: bool
     start_seconds: float
     notes: list[str] = field(default_factory=list)
@@ -58,7 +57,7 @@ def three_nodes() -> Iterator[ThreeNodes]:
         if started:
             cassandra_cluster.stop(specs)
         else:  # a cluster someone else started: leave it whole, as found
-            cassandra_cluster.start_node(specs[VICTIM], keep_data=True, echo=lambda line: None)
+            cassandra_server.start_node(specs[VICTIM], keep_data=True, echo=lambda line: None)
 
 
 @pytest.fixture
@@ -90,31 +89,23 @@ def test_quorum_writes_survive_a_node_stopping_mid_run(
     session.execute("CREATE TABLE rows (id int PRIMARY KEY, payload text)")
     insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
     victim = three_nodes.specs[VICTIM]
-    reached = threading.Event()
     stopped_at: dict[str, float] = {}
-    observer = RecordingObserver(on_item=lambda r: reached.set() if r.index == STOP_AFTER else None)
 
-    def stop_victim() -> None:
-        if reached.wait(600):
-            stopped_at["signalled"] = observer.count
-            cassandra_cluster.stop_node(victim)  # SIGTERM, then waits until the JVM exited
-            stopped_at["exited"] = observer.count
+    def stop_victim(observer: RecordingObserver) -> None:
+        stopped_at["signalled"] = observer.count
+        cassandra_server.stop_node(victim)  # SIGTERM, then waits until the JVM exited
+        stopped_at["exited"] = observer.count
 
-    stopper = threading.Thread(target=stop_victim, daemon=True)
-    stopper.start()
     began = time.monotonic()
-    subscription = rxcql.execute(
-        session,
-        ((insert, (i, f"payload-{i}")) for i in range(ROWS)),
-        concurrency=64,
-        raise_on_first_error=False,
-    ).subscribe(observer)
-    try:
-        observer.wait(900)
-    finally:
-        subscription.dispose()
-        reached.set()
-        stopper.join(120)
+    with fault_after(STOP_AFTER, stop_victim) as observer:
+        run(
+            session,
+            inserts(insert, ROWS),
+            observer=observer,
+            timeout=900,
+            concurrency=64,
+            raise_on_first_error=False,
+        )
     run_seconds = time.monotonic() - began
 
     select = SimpleStatement("SELECT id, payload FROM rows", fetch_size=5_000)
@@ -128,6 +119,6 @@ def test_quorum_writes_survive_a_node_stopping_mid_run(
     assert observer.completed, observer.error
     assert [r.index for r in observer.items] == list(range(ROWS))
     assert failures(observer) == {}
-    assert cassandra_cluster.node_pid(victim) is None
+    assert cassandra_server.node_pid(victim) is None
     assert stopped_at["signalled"] < ROWS  # the node went away while writes were running
-    assert stored == {i: f"payload-{i}" for i in range(ROWS)}
+    assert stored == {i: payload(i) for i in range(ROWS)}

@@ -5,103 +5,76 @@ Where the cluster comes from, in order:
 1. ``RXCQL_CONTACT_POINTS=host:port,host:port`` set: that cluster; nothing is started or stopped.
 2. A node already answering CQL on 127.0.0.1:9042 (e.g. ``scripts/cassandra start``): used, and
    left running.
-3. Otherwise a node is started with ``scripts/cassandra_node.py`` and stopped when the session
+3. Otherwise a node is started with ``rxcql_dev.cassandra_node`` and stopped when the session
    ends (an ``atexit`` guard stops it too if pytest dies on the way).
 
-The node is provisioned once, after collection, when integration tests were selected, so its
-start-up does not count against a test's timeout. When Cassandra cannot be reached or started,
-every integration test fails with the reason; they are never skipped (in CI or elsewhere).
+The node is provisioned once, after collection, when integration tests were selected (see
+``tests/_provision.py``). When Cassandra cannot be reached or started, every integration test
+fails with the reason; they are never skipped (in CI or elsewhere).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-import cassandra_node
 import pytest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
+from rxcql_dev import cassandra_node, cassandra_server
 
-PORT = cassandra_node.DEFAULT_PORT
+from .._provision import Provided, Provision, Report
 
-
-@dataclass
-class _Provision:
-    done: bool = False
-    contact_points: list[tuple[str, int]] = field(default_factory=list)
-    started_port: int | None = None
-    error: str | None = None
+HOST, PORT = cassandra_node.HOST, cassandra_node.DEFAULT_PORT
 
 
-_provision = _Provision()
+def _provide_cassandra(report: Report) -> Provided[list[tuple[str, int]]]:
+    from_env = cassandra_node.contact_points_from_env()
+    if from_env is not None:
+        report(f"cassandra: using {cassandra_node.CONTACT_POINTS_ENV}={from_env}")
+        return Provided(from_env)
+    version = cassandra_server.probe_cql(HOST, PORT)
+    if version:
+        report(f"cassandra: using the {version} node already on {HOST}:{PORT}")
+        return Provided([(HOST, PORT)])
+    info = cassandra_node.start(PORT, echo=report)
+    if not info.started:
+        return Provided([(HOST, PORT)])
+    cassandra_node.stop_at_exit(PORT)
+    report(f"cassandra {info.version} ready on {HOST}:{PORT} in {info.startup_seconds:.1f} s")
+    return Provided(
+        [(HOST, PORT)],
+        stop=lambda: cassandra_node.stop(PORT),
+        stopped=f"cassandra on port {PORT} stopped",
+    )
 
 
-def _report(config: pytest.Config, message: str) -> None:
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(message)
-
-
-def _provide_cassandra(config: pytest.Config) -> _Provision:
-    if _provision.done:
-        return _provision
-    _provision.done = True
-    try:
-        from_env = cassandra_node.contact_points_from_env()
-        if from_env is not None:
-            _provision.contact_points = from_env
-            _report(config, f"cassandra: using {cassandra_node.CONTACT_POINTS_ENV}={from_env}")
-            return _provision
-        host = cassandra_node.HOST
-        version = cassandra_node.probe_cql(host, PORT)
-        if version:
-            _report(config, f"cassandra: using the {version} node already on {host}:{PORT}")
-        else:
-            info = cassandra_node.start(PORT, echo=lambda line: _report(config, line))
-            if info.started:
-                _provision.started_port = PORT
-                cassandra_node.stop_at_exit(PORT)
-                _report(
-                    config,
-                    f"cassandra {info.version} ready on {host}:{PORT} "
-                    f"in {info.startup_seconds:.1f} s",
-                )
-        _provision.contact_points = [(host, PORT)]
-    except Exception as error:
-        _provision.error = (
-            f"Cassandra is not available: {error}\n"
-            f"Start one with `scripts/cassandra start` or point "
-            f"{cassandra_node.CONTACT_POINTS_ENV}=host:port at a cluster."
-        )
-    return _provision
+_cassandra = Provision(
+    "Cassandra",
+    _provide_cassandra,
+    hint=(
+        f"Start one with `scripts/cassandra start` or point "
+        f"{cassandra_node.CONTACT_POINTS_ENV}=host:port at a cluster."
+    ),
+    wanted=lambda item: item.get_closest_marker("integration") is not None,
+)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if session.config.option.collectonly:
-        return
-    if any(item.get_closest_marker("integration") for item in session.items):
-        _provide_cassandra(session.config)
+    _cassandra.collection_finish(session)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    port = _provision.started_port
-    if port is not None:
-        _provision.started_port = None
-        cassandra_node.stop(port)
-        _report(session.config, f"\ncassandra on port {port} stopped")
+    _cassandra.session_finish(session)
 
 
 @pytest.fixture(scope="session")
 def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     """A connected driver ``Cluster`` (protocol v5, round-robin load balancing)."""
-    provision = _provide_cassandra(pytestconfig)
-    if provision.error is not None:
-        pytest.fail(provision.error, pytrace=False)
+    contact_points = _cassandra.get(pytestconfig)
     profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=60.0)
     result = Cluster(
-        contact_points=provision.contact_points,
+        contact_points=contact_points,
         protocol_version=5,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )
@@ -109,7 +82,7 @@ def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
         result.connect().shutdown()
     except Exception as error:
         result.shutdown()
-        pytest.fail(f"cannot connect to {provision.contact_points}: {error}", pytrace=False)
+        pytest.fail(f"cannot connect to {contact_points}: {error}", pytrace=False)
     yield result
     result.shutdown()
 
