@@ -15,6 +15,7 @@ from ._consumers import aiterate as aiterate
 from ._consumers import collect as collect
 from ._consumers import iterate as iterate
 from ._controls import Progress as Progress
+from ._controls import RunStatistics as RunStatistics
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
 from ._errors import InvalidItemError as InvalidItemError
@@ -45,6 +46,7 @@ __all__ = [
     "ReorderError",
     "ResultIterator",
     "RowsObservable",
+    "RunStatistics",
     "RxcqlError",
     "SessionClosedError",
     "TooManyErrorsError",

@@ -20,7 +20,11 @@ from enum import Enum
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, overload
 
-from ._delivery import DemandHandle, Mailbox
+from reactivex import abc
+from reactivex.disposable import Disposable
+
+from ._delivery import Mailbox, Run, signal_end
+from ._errors import ObserverError
 from ._threads import ensure_not_io_thread
 
 if TYPE_CHECKING:
@@ -35,9 +39,12 @@ _R = TypeVar("_R", bound="DriverExecutionResult")
 
 class _Taken(Enum):
     DONE = "nothing taken locally: take more from the mailbox"
+    WAIT = "nothing to receive now: wait for the wake-up"
 
 
 _DONE: Final = _Taken.DONE
+#: What :meth:`_Consumer.receive_nowait` returns when the consumer must wait.
+WAIT: Final = _Taken.WAIT
 
 
 class DemandObservable(Protocol):
@@ -45,7 +52,7 @@ class DemandObservable(Protocol):
 
     def subscribe_with_demand(
         self, observer: Any, initial_demand: int | None = None
-    ) -> DemandHandle | None: ...
+    ) -> Run | None: ...
 
     @property
     def ack_every(self) -> int: ...
@@ -55,23 +62,26 @@ class DemandObservable(Protocol):
 
 
 class _Consumer:
-    """The state both consumers share: the mailbox, the local batch and the acknowledgements.
+    """The consumer core, in the shape of anyio's memory streams: one state (the mailbox the
+    emitting thread fills, the batch taken from it, the acknowledgements that grant the run new
+    credit) and :meth:`receive_nowait`; the blocking iterator, the asyncio iterator and the
+    scheduler delivery are three waiters over it, differing only in how they wait (:meth:`_wake`).
 
-    Mailbox items are results (``flatten`` false: each is yielded and acknowledged) or pages of
-    rows (``flatten`` true: their rows are yielded, and a page is acknowledged once its last row
-    was taken).
+    Mailbox items are results (``flatten`` false: each is received and acknowledged) or pages of
+    rows (``flatten`` true: their rows are received, and a page is acknowledged once its last row
+    was taken: rows are flattened here and nowhere else on a consumer's side).
     """
 
-    def __init__(self, observable: DemandObservable) -> None:
-        self._observable = observable
+    def __init__(self, flatten: bool, ack_every: int) -> None:
         self._mailbox = Mailbox(self._wake)
         self._local: deque[Any] = deque()
         self._rows: Iterator[Any] | None = None
-        self._flatten = observable.flatten
-        self._ack_every = observable.ack_every
+        self._flatten = flatten
+        #: The run's acknowledgement interval (``ack_every`` of its observable): one rule.
+        self._ack_every = ack_every
         self._unacked = 0
         self._ended = False
-        self._run: DemandHandle | None = None
+        self._run: Run | None = None
 
     def _wake(self) -> None:
         raise NotImplementedError
@@ -107,6 +117,24 @@ class _Consumer:
             run.request(self._unacked)
         self._unacked = 0
 
+    def receive_nowait(self) -> Any:
+        """The next item, or :data:`WAIT` if none is here yet (the wake-up is then armed: the
+        next emission calls :meth:`_wake`). Before waiting, what was consumed is acknowledged.
+
+        Raises:
+            StopIteration: the stream ended.
+            Exception: the stream's error, after every item before it.
+        """
+        while True:
+            item = self._next_local()
+            if item is not _DONE:
+                return item
+            if self._ended:
+                raise StopIteration
+            self._acknowledge()  # give back the credits of what was consumed before waiting
+            if not self._take():
+                return WAIT
+
     def _take(self) -> bool:
         """Move what the mailbox holds into the local batch. True if it got something; raises
         the stream's error, or StopIteration at its end; False if the consumer must wait."""
@@ -134,8 +162,9 @@ class _Consumer:
             run.dispose()
 
     @property
-    def run(self) -> DemandHandle | None:
-        """The engine's handle (with its counters), or None before the start and after the end."""
+    def run(self) -> Run | None:
+        """The engine's handle (``statistics()`` reads its counters), or None before the start
+        and after the end."""
         return self._run
 
     def __del__(self) -> None:
@@ -161,7 +190,7 @@ class ResultIterator(_Consumer, Iterator[_T]):
 
     def __init__(self, observable: DemandObservable) -> None:
         ensure_not_io_thread("iterating rxcql results")
-        super().__init__(observable)
+        super().__init__(observable.flatten, observable.ack_every)
         self._cond = threading.Condition(threading.Lock())
         self._waiting = False
         self._run = observable.subscribe_with_demand(self._mailbox)
@@ -186,21 +215,17 @@ class ResultIterator(_Consumer, Iterator[_T]):
                 self._acknowledge()
             return item
         while True:
-            taken = self._next_local()
-            if taken is not _DONE:
-                item = taken
+            received = self.receive_nowait()
+            if received is not WAIT:
+                item = received
                 return item
-            if self._ended:
-                raise StopIteration
-            self._acknowledge()  # give back the credits of what was consumed before waiting
-            while not self._take():
-                with self._cond:
-                    self._waiting = True
-                    # An emission after take() calls _wake, which needs this lock: checking
-                    # and waiting under it cannot miss a wake-up.
-                    if not self._mailbox.ready():
-                        self._cond.wait()
-                    self._waiting = False
+            with self._cond:
+                self._waiting = True
+                # An emission after the take calls _wake, which needs this lock: checking and
+                # waiting under it cannot miss a wake-up.
+                if not self._mailbox.ready():
+                    self._cond.wait()
+                self._waiting = False
 
     def __enter__(self) -> ResultIterator[_T]:
         return self
@@ -231,7 +256,8 @@ class AsyncResultIterator(_Consumer, AsyncIterator[_T]):
     """
 
     def __init__(self, observable: DemandObservable) -> None:
-        super().__init__(observable)
+        super().__init__(observable.flatten, observable.ack_every)
+        self._observable = observable
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -264,30 +290,24 @@ class AsyncResultIterator(_Consumer, AsyncIterator[_T]):
             self._loop_thread = threading.get_ident()
             self._run = self._observable.subscribe_with_demand(self._mailbox)
         while True:
-            taken = self._next_local()
-            if taken is not _DONE:
-                item: _T = taken
+            try:
+                received = self.receive_nowait()
+            except StopIteration:
+                raise StopAsyncIteration from None
+            if received is not WAIT:
+                item: _T = received
                 return item
-            if self._ended:
-                raise StopAsyncIteration
-            self._acknowledge()
-            while True:
-                try:
-                    if self._take():
-                        break
-                except StopIteration:
-                    raise StopAsyncIteration from None
-                assert self._loop is not None
-                waiter = self._waiter = self._loop.create_future()
-                if self._mailbox.ready():
-                    continue
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    self.close()
-                    raise
-                finally:
-                    self._waiter = None
+            assert self._loop is not None
+            waiter = self._waiter = self._loop.create_future()
+            if self._mailbox.ready():
+                continue  # woken before the waiter existed
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self.close()
+                raise
+            finally:
+                self._waiter = None
 
     async def aclose(self) -> None:
         """Stop the run (like :meth:`close`); for ``contextlib.aclosing`` and ``async with``."""
@@ -303,6 +323,83 @@ class AsyncResultIterator(_Consumer, AsyncIterator[_T]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class ScheduledDelivery(_Consumer, abc.ObserverBase[Any]):
+    """Delivers a run's items to a plain ``observer`` on a reactivex ``scheduler``: the third
+    waiter over the consumer core. What ``rxcql.execute(..., scheduler=...)`` (and the row
+    streams' ``scheduler=``) use: the IO thread only queues, and a slow observer slows the
+    issuing of statements instead of stalling the driver (unlike ``observe_on``, which buffers
+    without bound).
+
+    It is the run's observer (emissions go to its mailbox); each wake-up schedules one delivery
+    pass that receives until it must wait.
+    """
+
+    #: rxcql's own observer: the IO thread only queues; user code runs on the scheduler.
+    rxcql_internal = True
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        scheduler: abc.SchedulerBase,
+        flatten: bool,
+        ack_every: int,
+    ) -> None:
+        super().__init__(flatten, ack_every)
+        self._observer = observer
+        self._scheduler = scheduler
+        self._stopped = False
+
+    def attach(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._stopped
+
+    def on_next(self, value: Any) -> None:
+        self._mailbox.on_next(value)
+
+    def on_error(self, error: Exception) -> None:
+        self._mailbox.on_error(error)
+
+    def on_completed(self) -> None:
+        self._mailbox.on_completed()
+
+    def dispose(self) -> None:
+        self._stopped = True
+        self.close()
+
+    def _wake(self) -> None:
+        self._scheduler.schedule(self._deliver)
+
+    def _deliver(self, scheduler: abc.SchedulerBase, state: Any = None) -> abc.DisposableBase:
+        observer = self._observer
+        while not self._stopped:
+            try:
+                item = self.receive_nowait()
+            except StopIteration:
+                self._end(None)
+                break
+            except Exception as error:
+                self._end(error)
+                break
+            if item is WAIT:
+                break  # the take re-armed the wake-up: the next emission schedules a new pass
+            try:
+                observer.on_next(item)
+            except Exception as exc:
+                failure = ObserverError(f"observer.on_next raised on the scheduler: {exc!r}")
+                failure.__cause__ = exc
+                self.dispose()
+                signal_end(observer, failure)
+                break
+        return Disposable()
+
+    def _end(self, error: Exception | None) -> None:
+        self._stopped = True
+        signal_end(self._observer, error)
 
 
 @overload

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._errors import TooManyErrorsError
 
@@ -109,3 +110,36 @@ class ErrorBudget:
                 f"than max_errors={self._fraction:.1%}"
             )
         return None
+
+
+class RunStatistics(NamedTuple):
+    """A snapshot of one run's counters, from ``handle.statistics()`` (the handle that
+    ``subscribe_with_demand`` returns, and ``iterator.run`` of rxcql's iterators).
+
+    For :func:`rxcql.execute` the units are statements and results; for the row streams,
+    queries and pages. Read without the run's lock: a snapshot may be an item or two behind.
+
+    Attributes:
+        issued: statements (queries) sent to the driver so far.
+        in_flight: sent and not finished.
+        delivered: results (pages) handed to the consumer.
+        failed: statements that failed (row streams: 0; their first failure ends the stream).
+        ahead: issued and not yet delivered (row streams: pages requested or fetched and not yet
+            acknowledged).
+        max_in_flight: the most in flight at once.
+        max_ahead: the most ``ahead`` at once: the bound the window (``max_pages``) keeps.
+        pages_fetched: row streams: pages requested from the server (statements: 0).
+        rows_delivered: row streams: rows handed to the consumer (statements: 0).
+        max_rows_buffered: row streams: the most rows fetched and not yet delivered at once.
+    """
+
+    issued: int
+    in_flight: int
+    delivered: int
+    failed: int
+    ahead: int
+    max_in_flight: int
+    max_ahead: int
+    pages_fetched: int = 0
+    rows_delivered: int = 0
+    max_rows_buffered: int = 0

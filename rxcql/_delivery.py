@@ -16,17 +16,20 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from reactivex import abc
-from reactivex.disposable import Disposable
 
-from ._errors import ObserverError
+from ._controls import RunStatistics
 
 log = logging.getLogger("rxcql")
 
 
-class DemandHandle(Protocol):
+class Run(Protocol):
+    """A run's handle, as its consumers and shells use it."""
+
     def request(self, n: int) -> None: ...
 
     def dispose(self) -> None: ...
+
+    def statistics(self) -> RunStatistics: ...
 
 
 def signal_end(observer: abc.ObserverBase[Any], error: Exception | None) -> None:
@@ -117,82 +120,3 @@ class Mailbox(abc.ObserverBase[Any]):
     def ready(self) -> bool:
         """Whether :meth:`take` would return something now (items or the end)."""
         return bool(self._queue) or self._done
-
-
-class ScheduledObserver(abc.ObserverBase[Any]):
-    """Delivers to ``observer`` on ``scheduler``, acknowledging each delivery as new demand.
-
-    This is what ``rxcql.execute(..., scheduler=...)`` uses: the IO thread only queues, and a slow
-    observer slows the issuing of statements instead of stalling the driver.
-    """
-
-    #: rxcql's own observer: the IO thread only queues; user code runs on the scheduler.
-    rxcql_internal = True
-
-    def __init__(
-        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase, window: int
-    ) -> None:
-        self._observer = observer
-        self._scheduler = scheduler
-        self._mailbox = Mailbox(self._schedule)
-        self._run: DemandHandle | None = None
-        self._ack_every = max(1, window // 4)
-        self._stopped = False
-
-    def attach(self, run: DemandHandle) -> None:
-        self._run = run
-
-    @property
-    def is_stopped(self) -> bool:
-        return self._stopped
-
-    def on_next(self, value: Any) -> None:
-        self._mailbox.on_next(value)
-
-    def on_error(self, error: Exception) -> None:
-        self._mailbox.on_error(error)
-
-    def on_completed(self) -> None:
-        self._mailbox.on_completed()
-
-    def dispose(self) -> None:
-        self._stopped = True
-        if self._run is not None:
-            self._run.dispose()
-
-    def _schedule(self) -> None:
-        self._scheduler.schedule(self._deliver)
-
-    def _deliver(self, scheduler: abc.SchedulerBase, state: Any = None) -> abc.DisposableBase:
-        run = self._run
-        observer = self._observer
-        unacked = 0
-        while not self._stopped:
-            batch, done, error = self._mailbox.take()
-            if not batch and not done:
-                break  # re-armed by take(): the next emission schedules a new delivery
-            for item in batch:
-                if self._stopped:
-                    break
-                try:
-                    observer.on_next(item)
-                except Exception as exc:
-                    self._stopped = True
-                    if run is not None:
-                        run.dispose()
-                    failure = ObserverError(f"observer.on_next raised on {item!r:.100}: {exc!r}")
-                    failure.__cause__ = exc
-                    signal_end(self._observer, failure)
-                    return Disposable()
-                unacked += 1
-                if unacked >= self._ack_every and run is not None:
-                    run.request(unacked)
-                    unacked = 0
-            if done and not self._stopped:
-                self._stopped = True
-                signal_end(self._observer, error)
-                return Disposable()
-            if unacked and run is not None:
-                run.request(unacked)
-                unacked = 0
-        return Disposable()

@@ -43,50 +43,33 @@ from typing import Any, TypeVar, Unpack
 
 import reactivex
 from reactivex import abc
-from reactivex.disposable import Disposable
 
-from ._controls import ErrorBudget, Progress, RateLimiter
-from ._delivery import ack_interval, signal_end
-from ._errors import ObserverError, SessionClosedError
+from ._controls import ErrorBudget, Progress, RateLimiter, RunStatistics
+from ._delivery import ack_interval
+from ._errors import SessionClosedError
 from ._future import detach, result_set
 from ._options import Options, RunKeywords, check_iterable, check_session, session_closed
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import DriverExecutionResult, ExecutionResult
+from ._skeleton import DemandShell, RunSkeleton
 from ._source import EMPTY, END, IterableSource, PushSource
-from ._threads import thread_marker
 from ._types import SessionLike
 
 log = logging.getLogger("rxcql")
 Buffer = OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
 _new_result = tuple.__new__  # ExecutionResult(...) without its Python-level __new__ (hot path)
 
-#: An observer that takes more than this long, on the driver's IO thread, is reported.
-SLOW_OBSERVER_SECONDS = 0.1
+
+def _describe_result(result: Any) -> str:
+    return f"the result of statement {getattr(result, 'index', '?')}"
 
 
-class _Discard(abc.ObserverBase[Any]):
-    """The observer of a run that has ended: ignores everything."""
-
-    rxcql_internal = True
-
-    def on_next(self, value: Any) -> None:
-        pass
-
-    def on_error(self, error: Exception) -> None:
-        pass
-
-    def on_completed(self) -> None:
-        pass
-
-
-_DISCARD = _Discard()
-
-
-class _Run:
+class _Run(RunSkeleton):
     """One subscription: the bounded flat-map with its credit loop, feeding the reorder buffer.
 
-    It is also the subscription handle: :meth:`request` grants demand (in manual-demand mode)
-    and :meth:`dispose` stops the run.
+    It is also the subscription handle: :meth:`request` grants demand (in manual-demand mode),
+    :meth:`dispose` stops the run and :meth:`statistics` reads its counters. The drain counter,
+    termination, emission and the guard are the shared :class:`~rxcql._skeleton.RunSkeleton`.
     """
 
     __slots__ = (
@@ -101,11 +84,7 @@ class _Run:
         "_internal",
         "_issued",
         "_limit",
-        "_lock",
-        "_manual",
         "_next_progress",
-        "_observer",
-        "_on_next",
         "_on_stop",
         "_profile",
         "_progress",
@@ -113,13 +92,10 @@ class _Run:
         "_pull",
         "_raise",
         "_rate",
-        "_session",
         "_source",
         "_started",
         "_stop_issuing",
-        "_terminated",
         "_timer_pending",
-        "_wip",
         "delivered",
         "failed",
         "max_buffered",
@@ -136,13 +112,10 @@ class _Run:
         on_stop: Callable[[], None] | None = None,
         indexed: bool = True,
     ) -> None:
-        self._lock = threading.Lock()
-        self._session = session
+        super().__init__(session, observer, manual_demand)
         self._execute_async = session.execute_async
         self._source = source
         self._pull = source.pull
-        self._observer = observer
-        self._on_next = observer.on_next
         #: rxcql's own observers (collectors, mailboxes) only queue: no user code, never raise.
         self._internal = bool(getattr(observer, "rxcql_internal", False))
         self._concurrency = options.concurrency
@@ -152,16 +125,13 @@ class _Run:
         self._buffer: (
             OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
         ) = OrderedBuffer() if options.ordered else ArrivalBuffer()
-        self._manual = manual_demand
         self._on_stop = on_stop
-        self._wip = 0
         self._issued = 0
         self._in_flight = 0
         self._limit = 0
         self._stop_issuing = False
         self._input_done = False
         self._input_error: Exception | None = None
-        self._terminated = False
         self._rate = RateLimiter(options.max_rate) if options.max_rate is not None else None
         self._timer_pending = False
         self._budget = (
@@ -302,25 +272,21 @@ class _Run:
             self.max_buffered = ahead
         return credits
 
-    def dispose(self) -> None:
-        """Stop issuing at once; results that arrive later are dropped. Idempotent."""
-        if self._stop():
-            self._forget_observer()
+    def _drop_queued(self) -> None:
+        self._buffer.clear()
 
-    def _stop(self) -> bool:
-        """Terminate (once): drop buffered results, release the input and the upstream. False if
-        the run had already ended."""
-        with self._lock:
-            if self._terminated:
-                return False
-            self._terminated = True
-            self._buffer.clear()
-        self._release()
-        return True
-
-    @property
-    def disposed(self) -> bool:
-        return self._terminated
+    def statistics(self) -> RunStatistics:
+        """The run's counters now (see :class:`~rxcql.RunStatistics`)."""
+        issued = self._issued
+        return RunStatistics(
+            issued=issued,
+            in_flight=self._in_flight,
+            delivered=self.delivered,
+            failed=self.failed,
+            ahead=issued - self.delivered,
+            max_in_flight=self.max_in_flight,
+            max_ahead=self.max_buffered,
+        )
 
     @property
     def issued(self) -> int:
@@ -395,14 +361,13 @@ class _Run:
                             errback_args=args,
                         )
                     except Exception as exc:
-                        if session_closed(self._session):
+                        closed = self._closed_error(
+                            exc,
+                            f"the session was shut down before statement {index} could be issued",
+                        )
+                        if closed is not None:
                             # Not a failure of this statement: the run cannot go on. The results of
                             # the statements already issued come first, then this error.
-                            closed = SessionClosedError(
-                                "the session was shut down before statement "
-                                f"{index} could be issued"
-                            )
-                            closed.__cause__ = exc
                             self._give_back(credits + 1, closed)
                             break
                         # A synchronous failure (bind error, ...) is a result like any other; the
@@ -434,46 +399,11 @@ class _Run:
                     starved = False  # a new signal: a push source may have an item now
             self._finish(final, complete=final is None)
         except BaseException as exc:  # a bug of ours must not become a silently wedged run
-            log.exception("rxcql engine failed")
-            self._finish(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-            if not isinstance(exc, Exception):
-                raise
+            self._crashed(exc, "engine")
 
     def _deliver(self, ready: list[Any]) -> int:
         """Hand ``ready`` to a user's observer: how many were delivered, or -1 if the run ended."""
-        observer = self._observer
-        perf_counter = time.perf_counter
-        started = perf_counter()
-        delivered = 0
-        # Mark the thread: a blocking rxcql call from inside on_next would deadlock.
-        depth = getattr(thread_marker, "depth", 0)
-        thread_marker.depth = depth + 1
-        try:
-            for result in ready:
-                if not result[0] and self._raise:
-                    self._finish(result[1])
-                    return -1
-                try:
-                    observer.on_next(result)
-                except Exception as exc:
-                    error = ObserverError(
-                        "observer.on_next raised on the result of statement "
-                        f"{getattr(result, 'index', '?')}: {exc!r}"
-                    )
-                    error.__cause__ = exc
-                    self._finish(error)
-                    return -1
-                delivered += 1
-                if self._terminated or getattr(observer, "is_stopped", False):
-                    # disposed from inside on_next (reactivex's auto-detach observer)
-                    self.dispose()
-                    return -1
-        finally:
-            thread_marker.depth = depth
-        took = perf_counter() - started
-        if took > SLOW_OBSERVER_SECONDS:
-            self._report_slow(took)
-        return delivered
+        return self._emit_batch(ready, self._raise, None, _describe_result)
 
     def _give_back(self, credits: int, reason: Any) -> None:
         """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY
@@ -530,30 +460,9 @@ class _Run:
             self._progress = None
             log.exception("an rxcql progress callback raised; progress reporting is off")
 
-    def _report_slow(self, took: float) -> None:
-        if self._manual:
-            return  # rxcql's own consumers: the observer only queues
-        log.warning(
-            "an rxcql observer held the emitting thread (the driver's IO thread unless a "
-            "scheduler was given) for %.0f ms; every request of the session waits meanwhile. "
-            "Pass scheduler=... to rxcql.execute, or use the blocking or asyncio consumers.",
-            took * 1000,
-        )
-
-    def _finish(self, error: Exception | None, complete: bool = False) -> None:
-        if not self._stop():
-            return
+    def _before_end(self) -> None:
         if self._progress is not None:
             self._report(self.snapshot(done=True))
-        signal_end(self._observer, None if complete else error)
-        self._forget_observer()
-
-    def _forget_observer(self) -> None:
-        """An ended run calls its observer no more: drop it. Whoever still holds the run (a
-        subscription, a future's done-callback) then no longer keeps the observer, and what it
-        collected, alive through a reference cycle until the garbage collector runs."""
-        self._observer = _DISCARD
-        self._on_next = _DISCARD.on_next
 
     def _release(self) -> None:
         self._source.close()
@@ -567,7 +476,7 @@ class _Run:
 _R_co = TypeVar("_R_co", bound=DriverExecutionResult, covariant=True)
 
 
-class ExecuteObservable(reactivex.Observable[_R_co]):
+class ExecuteObservable(DemandShell[_R_co]):
     """The Observable returned by :func:`rxcql.execute`: ``ExecuteObservable[ExecutionResult]``.
 
     A cold ``reactivex.Observable[ExecutionResult]``: compose it with ``pipe`` like any other.
@@ -581,11 +490,12 @@ class ExecuteObservable(reactivex.Observable[_R_co]):
     def __init__(
         self,
         session: SessionLike,
-        source: Callable[[], Any],
+        source: Callable[[], IterableSource | PushSource],
         options: Options,
         indexed: bool = True,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
-        self._session = session
+        super().__init__(session, options.scheduler)
         self._make_source = source
         self._options = options
         #: Each result is an rxcql.ExecutionResult with ``.index``; False: the driver's plain
@@ -593,7 +503,7 @@ class ExecuteObservable(reactivex.Observable[_R_co]):
         #: and the per-result attribute dictionary then costs the garbage collector about 1.7 us
         #: per statement (measured, bench/). Fixed when the observable is made, used per run.
         self._indexed = indexed
-        super().__init__(self._subscribe_auto)
+        self._on_stop = on_stop
 
     @property
     def options(self) -> Options:
@@ -601,51 +511,21 @@ class ExecuteObservable(reactivex.Observable[_R_co]):
 
     @property
     def ack_every(self) -> int:
-        """How many deliveries rxcql's consumers acknowledge at once."""
         return ack_interval(self._options.window, self._options.concurrency)
 
-    @property
-    def flatten(self) -> bool:
-        return False
-
-    def _new_run(self, observer: abc.ObserverBase[_R_co], manual: bool) -> _Run | None:
-        if session_closed(self._session):
-            observer.on_error(SessionClosedError("the session is shut down"))
-            return None
+    def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> _Run:
         return _Run(
             self._session,
             self._make_source(),
             observer,
             self._options,
             manual,
+            on_stop=self._on_stop,
             indexed=self._indexed,
         )
 
-    def _subscribe_auto(
-        self, observer: abc.ObserverBase[_R_co], scheduler: abc.SchedulerBase | None
-    ) -> abc.DisposableBase:
-        delivery = self._options.scheduler
-        if delivery is not None:
-            from ._delivery import ScheduledObserver
-
-            scheduled = ScheduledObserver(observer, delivery, self._options.window)
-            run = self._new_run(scheduled, manual=True)
-            if run is None:
-                return Disposable()
-            scheduled.attach(run)
-            run.start(self._options.window)
-            return Disposable(scheduled.dispose)
-        return self.run_direct(observer)
-
-    def run_direct(self, observer: abc.ObserverBase[_R_co]) -> abc.DisposableBase:
-        """Run with ``observer`` called directly, without reactivex's subscribe machinery (the
-        trampoline, the auto-detach wrapper): what rxcql's own collectors use. The observer is
-        called on the emitting thread and must not raise."""
-        run = self._new_run(observer, manual=False)
-        if run is None:
-            return Disposable()
-        run.start(self._options.window)
-        return Disposable(run.dispose)
+    def _start(self, run: _Run, demand: int | None) -> None:
+        run.start(self._options.window if demand is None else demand)
 
     def subscribe_with_demand(
         self, observer: abc.ObserverBase[_R_co], initial_demand: int | None = None
@@ -658,12 +538,10 @@ class ExecuteObservable(reactivex.Observable[_R_co]):
         on the thread that completes a future or that calls ``request``.
 
         Returns:
-            The run handle, with ``request(n)`` and ``dispose()``; None if the session was
-            already shut down (``observer.on_error`` has then been called).
+            The run handle, with ``request(n)``, ``dispose()`` and ``statistics()``; None if the
+            session was already shut down (``observer.on_error`` has then been called).
         """
-        run = self._new_run(observer, manual=True)
-        if run is not None:
-            run.start(self._options.window if initial_demand is None else initial_demand)
+        run: _Run | None = super().subscribe_with_demand(observer, initial_demand)
         return run
 
 
@@ -772,7 +650,8 @@ def execute_driver_tuples(
 def execute_operator(
     session: SessionLike, statement: Any, options: Options
 ) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[ExecutionResult]]:
-    """The engine as a pipeable operator; see :func:`rxcql.operators.execute`."""
+    """The engine as a pipeable operator; see :func:`rxcql.operators.execute`. Each subscription
+    is one run of an :class:`ExecuteObservable` over a push source fed by the upstream."""
     check_session(session)
 
     def operator(upstream: reactivex.Observable[Any]) -> reactivex.Observable[ExecutionResult]:
@@ -780,28 +659,14 @@ def execute_operator(
             observer: abc.ObserverBase[ExecutionResult],
             sched: abc.SchedulerBase | None = None,
         ) -> abc.DisposableBase:
-            if session_closed(session):
-                observer.on_error(SessionClosedError("the session is shut down"))
-                return Disposable()
             source = PushSource(statement)
             upstream_subscription = reactivex.disposable.SingleAssignmentDisposable()
-            target: abc.ObserverBase[ExecutionResult] = observer
-            scheduled = None
-            if options.scheduler is not None:
-                from ._delivery import ScheduledObserver
-
-                scheduled = ScheduledObserver(observer, options.scheduler, options.window)
-                target = scheduled
-            run = _Run(
-                session,
-                source,
-                target,
-                options,
-                manual_demand=scheduled is not None,
-                on_stop=upstream_subscription.dispose,
+            shell = ExecuteObservable[ExecutionResult](
+                session, lambda: source, options, on_stop=upstream_subscription.dispose
             )
-            if scheduled is not None:
-                scheduled.attach(run)
+            run, subscription = shell._launch(observer)
+            if run is None:
+                return subscription
 
             def on_next(item: Any) -> None:
                 source.push(item)
@@ -815,11 +680,10 @@ def execute_operator(
                 source.finish()
                 run.signal()
 
-            run.start(options.window)
             upstream_subscription.disposable = upstream.subscribe(
                 on_next, on_error, on_completed, scheduler=sched
             )
-            return Disposable(run.dispose if scheduled is None else scheduled.dispose)
+            return subscription
 
         return reactivex.Observable(subscribe)
 

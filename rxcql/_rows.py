@@ -12,23 +12,19 @@ once; the pages of different queries interleave, the rows of one query stay in o
 from __future__ import annotations
 
 import logging
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import reactivex
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from cassandra.query import BoundStatement, PreparedStatement, SimpleStatement
 from reactivex import abc
-from reactivex.disposable import Disposable
 
-from ._delivery import ScheduledObserver, signal_end
-from ._errors import ObserverError, SessionClosedError
+from ._controls import RunStatistics
 from ._future import detach, release_timer
-from ._options import check_iterable, check_session, session_closed
+from ._options import check_iterable, check_session
+from ._skeleton import DemandShell, RunSkeleton
 from ._source import IterableSource
-from ._threads import thread_marker
 from ._types import SessionLike
 
 log = logging.getLogger("rxcql")
@@ -66,8 +62,9 @@ def _with_fetch_size(statement: Any, parameters: Any, fetch_size: int | None) ->
     return statement
 
 
-class _PagesRun:
-    """One subscription of a row stream: queries in flight, pages ahead, and the drain loop.
+class _PagesRun(RunSkeleton):
+    """One subscription of a row stream: queries in flight, pages ahead, and the drain loop
+    (over the shared :class:`~rxcql._skeleton.RunSkeleton`).
 
     ``max_pages`` bounds the pages ahead of the consumer; a page is acknowledged when the
     consumer has taken its rows (at once after emission in the plain Observable form; when the
@@ -86,16 +83,12 @@ class _PagesRun:
         execution_profile: Any,
         manual: bool,
     ) -> None:
-        self._lock = threading.Lock()
-        self._session = session
+        super().__init__(session, observer, manual)
         self._source = IterableSource(queries)
-        self._observer = observer
         self._concurrency = concurrency
         self._max_pages = max_pages
         self._fetch_size = fetch_size
         self._profile = execution_profile
-        self._manual = manual
-        self._wip = 0
         self._queue: deque[Page] = deque()
         self._can_fetch: deque[_Query] = deque()
         self._active = 0
@@ -103,7 +96,6 @@ class _PagesRun:
         self._pulled = 0
         self._input_done = False
         self._error: Exception | None = None
-        self._terminated = False
         #: Pages requested from the server so far, and pages (rows) handed to the consumer.
         self.pages_fetched = 0
         self.pages_delivered = 0
@@ -111,6 +103,8 @@ class _PagesRun:
         #: The most pages ahead of the consumer at once, and the most rows that held.
         self.max_pages_ahead = 0
         self.max_rows_buffered = 0
+        #: The most queries running at once.
+        self.max_active = 0
         self._rows_buffered = 0
 
     # -- signals ------------------------------------------------------------------------------
@@ -133,27 +127,31 @@ class _PagesRun:
                 return
         self.signal_running()
 
-    def dispose(self) -> None:
-        self._stop()
+    def statistics(self) -> RunStatistics:
+        """The run's counters now, in queries and pages (see :class:`~rxcql.RunStatistics`)."""
+        return RunStatistics(
+            issued=self._pulled,
+            in_flight=self._active,
+            delivered=self.pages_delivered,
+            failed=0,
+            ahead=self._ahead,
+            max_in_flight=self.max_active,
+            max_ahead=self.max_pages_ahead,
+            pages_fetched=self.pages_fetched,
+            rows_delivered=self.rows_delivered,
+            max_rows_buffered=self.max_rows_buffered,
+        )
 
-    def _stop(self) -> bool:
-        """Terminate (once): drop queued pages, release the queries and the input. False if the
-        run had already ended."""
-        with self._lock:
-            if self._terminated:
-                return False
-            self._terminated = True
-            self._queue.clear()
-            can_fetch = list(self._can_fetch)
-            self._can_fetch.clear()
+    def _drop_queued(self) -> None:
+        self._queue.clear()
+
+    def _release(self) -> None:
+        # After termination nothing is added to _can_fetch (_on_page checks under the lock).
+        can_fetch = list(self._can_fetch)
+        self._can_fetch.clear()
         for query in can_fetch:
             detach(query.future)
         self._source.close()
-        return True
-
-    @property
-    def disposed(self) -> bool:
-        return self._terminated
 
     def _on_page(self, rows: Any, query: _Query) -> None:
         # The driver's IO thread (or synchronously inside add_callbacks). Never raises.
@@ -200,10 +198,7 @@ class _PagesRun:
         try:
             self._drain()
         except BaseException as exc:
-            log.exception("rxcql row stream failed")
-            self._finish(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
-            if not isinstance(exc, Exception):
-                raise
+            self._crashed(exc, "row stream")
 
     # -- the drain loop ------------------------------------------------------------------------
 
@@ -232,6 +227,8 @@ class _PagesRun:
                     start += 1
                     self._ahead += 1
                 self._active += start
+                if self._active > self.max_active:
+                    self.max_active = self._active
                 if self._ahead > self.max_pages_ahead:
                     self.max_pages_ahead = self._ahead
                 if not pages and not fetch and not start:
@@ -244,7 +241,7 @@ class _PagesRun:
                         return
                     continue
 
-            if pages and not self._emit(pages):
+            if pages and self._emit_batch(pages, False, self._page_taken, _describe_page) < 0:
                 return
             for query in fetch:
                 try:
@@ -262,31 +259,13 @@ class _PagesRun:
                     break
         self._finish(error)
 
-    def _emit(self, pages: list[Page]) -> bool:
-        observer = self._observer
-        depth = getattr(thread_marker, "depth", 0)
-        thread_marker.depth = depth + 1
-        try:
-            for page in pages:
-                try:
-                    observer.on_next(page)
-                except Exception as exc:
-                    error = ObserverError(f"observer.on_next raised on a page of rows: {exc!r}")
-                    error.__cause__ = exc
-                    self._finish(error)
-                    return False
-                with self._lock:
-                    self._rows_buffered -= len(page)
-                    self.pages_delivered += 1
-                    self.rows_delivered += len(page)
-                    if not self._manual:
-                        self._ahead -= 1  # emitted is consumed: the page is acknowledged
-                if self._terminated or getattr(observer, "is_stopped", False):
-                    self.dispose()
-                    return False
-        finally:
-            thread_marker.depth = depth
-        return True
+    def _page_taken(self, page: Page) -> None:
+        with self._lock:
+            self._rows_buffered -= len(page)
+            self.pages_delivered += 1
+            self.rows_delivered += len(page)
+            if not self._manual:
+                self._ahead -= 1  # emitted is consumed: the page is acknowledged
 
     def _start_query(self) -> bool:
         """Pull the next query and send it; False (credits given back) at the end of input."""
@@ -321,9 +300,8 @@ class _PagesRun:
                 self._on_page, self._on_failure, callback_args=(query,), errback_args=(query,)
             )
         except Exception as exc:
-            if session_closed(self._session):
-                closed = SessionClosedError("the session was shut down while streaming rows")
-                closed.__cause__ = exc
+            closed = self._closed_error(exc, "the session was shut down while streaming rows")
+            if closed is not None:
                 exc = closed
             with self._lock:
                 if self._error is None:
@@ -331,9 +309,9 @@ class _PagesRun:
             return False
         return True
 
-    def _finish(self, error: Exception | None) -> None:
-        if self._stop():
-            signal_end(self._observer, error)
+
+def _describe_page(page: Page) -> str:
+    return "a page of rows"
 
 
 class _RowsObserver(abc.ObserverBase[Page]):
@@ -360,7 +338,7 @@ class _RowsObserver(abc.ObserverBase[Page]):
         self._observer.on_completed()
 
 
-class RowsObservable(reactivex.Observable[Any]):
+class RowsObservable(DemandShell[Any]):
     """The Observable of rows returned by :func:`rxcql.stream_rows` and
     :func:`rxcql.stream_rows_many`.
 
@@ -384,14 +362,12 @@ class RowsObservable(reactivex.Observable[Any]):
         execution_profile: Any,
         scheduler: abc.SchedulerBase | None,
     ) -> None:
-        self._session = session
+        super().__init__(session, scheduler)
         self._queries = queries
         self._concurrency = concurrency
         self._max_pages = max_pages
         self._fetch_size = fetch_size
         self._profile = execution_profile
-        self._scheduler = scheduler
-        super().__init__(self._subscribe_auto)
 
     @property
     def ack_every(self) -> int:
@@ -401,10 +377,7 @@ class RowsObservable(reactivex.Observable[Any]):
     def flatten(self) -> bool:
         return True
 
-    def _new_run(self, observer: abc.ObserverBase[Page], manual: bool) -> _PagesRun | None:
-        if session_closed(self._session):
-            observer.on_error(SessionClosedError("the session is shut down"))
-            return None
+    def _make_run(self, observer: abc.ObserverBase[Page], manual: bool) -> _PagesRun:
         return _PagesRun(
             self._session,
             self._queries(),
@@ -416,22 +389,11 @@ class RowsObservable(reactivex.Observable[Any]):
             manual=manual,
         )
 
-    def _subscribe_auto(
-        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None
-    ) -> abc.DisposableBase:
-        if self._scheduler is not None:
-            scheduled = ScheduledObserver(_RowsObserver(observer), self._scheduler, 4)
-            run = self._new_run(scheduled, manual=True)
-            if run is None:
-                return Disposable()
-            scheduled.attach(run)
-            run.start()
-            return Disposable(scheduled.dispose)
-        run = self._new_run(_RowsObserver(observer), manual=False)
-        if run is None:
-            return Disposable()
-        run.start()
-        return Disposable(run.dispose)
+    def _start(self, run: _PagesRun, demand: int | None) -> None:
+        run.start()  # demand is the page window, counted by the run itself
+
+    def _plain(self, observer: abc.ObserverBase[Any]) -> abc.ObserverBase[Any]:
+        return _RowsObserver(observer)
 
     def subscribe_with_demand(
         self, observer: abc.ObserverBase[Page], initial_demand: int | None = None
@@ -440,9 +402,7 @@ class RowsObservable(reactivex.Observable[Any]):
         page must be acknowledged with ``handle.request(1)`` once consumed; at most
         ``max_pages`` pages are ever fetched ahead of the acknowledgements. ``observer`` is
         called on the thread that completes a page or calls ``request``."""
-        run = self._new_run(observer, manual=True)
-        if run is not None:
-            run.start()
+        run: _PagesRun | None = super().subscribe_with_demand(observer, initial_demand)
         return run
 
 

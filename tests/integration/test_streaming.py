@@ -7,7 +7,6 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -44,21 +43,24 @@ def test_a_slow_consumer_keeps_pages_ahead_bounded(session: Session, big_table: 
             session, f"SELECT id FROM {big_table}", fetch_size=FETCH_SIZE, max_pages=MAX_PAGES
         )
     )
-    run: Any = rows.run
+    run = rows.run
+    assert run is not None
     ids = set()
     worst_ahead = 0
     for count, row in enumerate(rows, 1):
         ids.add(row.id)
         if count % FETCH_SIZE == 0:
             time.sleep(0.002)  # a deliberately slow consumer: 2 ms per page of rows
-            worst_ahead = max(worst_ahead, run.pages_fetched - count // FETCH_SIZE)
-            assert run.pages_fetched <= count // FETCH_SIZE + MAX_PAGES
+            fetched = run.statistics().pages_fetched
+            worst_ahead = max(worst_ahead, fetched - count // FETCH_SIZE)
+            assert fetched <= count // FETCH_SIZE + MAX_PAGES
     assert len(ids) == ROWS
-    assert run.max_pages_ahead <= MAX_PAGES
-    assert run.max_rows_buffered <= MAX_PAGES * FETCH_SIZE
+    stats = run.statistics()
+    assert stats.max_ahead <= MAX_PAGES
+    assert stats.max_rows_buffered <= MAX_PAGES * FETCH_SIZE
     print(
-        f"\npages fetched {run.pages_fetched}, most ahead {run.max_pages_ahead}, "
-        f"most rows buffered {run.max_rows_buffered}, worst fetched-minus-consumed {worst_ahead}"
+        f"\npages fetched {stats.pages_fetched}, most ahead {stats.max_ahead}, "
+        f"most rows buffered {stats.max_rows_buffered}, worst fetched-minus-consumed {worst_ahead}"
     )
 
 

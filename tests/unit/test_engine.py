@@ -18,7 +18,7 @@ from cassandra.concurrent import ExecutionResult as DriverExecutionResult
 from reactivex.scheduler import EventLoopScheduler
 
 import rxcql
-from rxcql import _engine
+from rxcql import _skeleton
 from rxcql.testing import FakeSession, RecordingObserver
 
 
@@ -527,7 +527,7 @@ def test_a_scheduler_moves_delivery_off_the_io_thread_with_backpressure() -> Non
 def test_a_slow_observer_on_the_io_thread_is_reported(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_engine, "SLOW_OBSERVER_SECONDS", 0.0)
+    monkeypatch.setattr(_skeleton, "SLOW_OBSERVER_SECONDS", 0.0)
     with caplog.at_level(logging.WARNING, logger="rxcql"), FakeSession("thread") as session:
         run(rxcql.execute(session, pairs(3)))
     assert any("held the emitting thread" in r.message for r in caplog.records)
@@ -557,6 +557,8 @@ def test_run_counters_track_the_high_water_marks() -> None:
             if not session.complete():
                 break
         observer.wait(5)
-    assert handle.max_in_flight == 7
-    assert handle.max_buffered <= 21
-    assert handle.delivered == 100
+    stats = handle.statistics()
+    assert stats.max_in_flight == 7
+    assert stats.max_ahead <= 21
+    assert stats.delivered == 100
+    assert (stats.issued, stats.in_flight, stats.ahead, stats.failed) == (100, 0, 0, 0)

@@ -44,9 +44,9 @@ def test_pages_ahead_of_a_slow_consumer_stay_bounded() -> None:
             seen.append(row)
             if len(seen) % PAGE_SIZE == 0 and rows.run is not None:
                 assert session.wait_idle(timeout=10)  # let any page in flight arrive
-                run: Any = rows.run
-                assert run.max_pages_ahead <= 3
-                assert run.pages_fetched <= len(seen) // PAGE_SIZE + 3
+                stats = rows.run.statistics()
+                assert stats.max_ahead <= 3
+                assert stats.pages_fetched <= len(seen) // PAGE_SIZE + 3
         assert seen == expected()
 
 
@@ -131,10 +131,11 @@ def test_closing_the_row_iterator_stops_fetching() -> None:
     with FakeSession("thread", pages=paged) as session:
         rows = rxcql.iterate(rxcql.stream_rows(session, "SELECT", (0,), max_pages=2))
         next(rows)
-        run: Any = rows.run
+        run = rows.run
+        assert run is not None
         rows.close()
         assert session.wait_idle(timeout=10)
-        assert run.pages_fetched <= 3
+        assert run.statistics().pages_fetched <= 3
 
 
 def test_a_scheduler_delivers_rows_off_the_io_thread() -> None:
