@@ -60,36 +60,30 @@ class OrderedBuffer(Generic[_T]):
         if index != self._next:
             self.pending[index] = value
             return NONE_READY
-        waiting = self.pending
         ready = [value]
-        index += 1
-        if waiting:
-            while True:
-                following = waiting.pop(index, NOTHING)
-                if following is NOTHING:
-                    break
-                ready.append(following)
-                index += 1
-        self._next = index
+        self._next = self._following(ready, index + 1) if self.pending else index + 1
         return ready
 
     def take_ready(self) -> list[_T]:
         """Remove and return every value whose turn has come (possibly none), in index order."""
-        waiting = self.pending
         index = self._next
-        value = waiting.pop(index, NOTHING)
+        value = self.pending.pop(index, NOTHING)
         if value is NOTHING:
             return NONE_READY
         ready = [value]
-        index += 1
+        self._next = self._following(ready, index + 1)
+        return ready
+
+    def _following(self, ready: list[_T], index: int) -> int:
+        """Move the values waiting from ``index`` on, in order, to ``ready``; return the first
+        index still missing."""
+        waiting = self.pending
         while True:
             value = waiting.pop(index, NOTHING)
             if value is NOTHING:
-                break
+                return index
             ready.append(value)
             index += 1
-        self._next = index
-        return ready
 
     @property
     def next_index(self) -> int:

@@ -180,22 +180,24 @@ class FakeResponseFuture:
             self.set_exception(value)
 
     def set_result(self, rows: Any) -> None:
-        with self._lock:
-            self._final_result = rows
-            to_call = tuple(self._callbacks)
-        self._event.set()
-        self.session._finished(self)
-        for fn, args, kwargs in to_call:
-            fn(rows, *args, **kwargs)
+        self._settle(rows, None)
 
     def set_exception(self, exc: BaseException) -> None:
+        self._settle(None, exc)
+
+    def _settle(self, rows: Any, exc: BaseException | None) -> None:
         with self._lock:
-            self._final_exception = exc
-            to_call = tuple(self._errbacks)
+            if exc is None:
+                self._final_result = rows
+                to_call = tuple(self._callbacks)
+            else:
+                self._final_exception = exc
+                to_call = tuple(self._errbacks)
         self._event.set()
         self.session._finished(self)
+        outcome = rows if exc is None else exc
         for fn, args, kwargs in to_call:
-            fn(exc, *args, **kwargs)
+            fn(outcome, *args, **kwargs)
 
 
 class FakeSession:
