@@ -330,7 +330,7 @@ class _Run(RunSkeleton):
                             self._on_next(result)
                         delivered = len(ready)
                     else:
-                        delivered = self._deliver(ready)
+                        delivered = self._emit_batch(ready, self._raise, None, _describe_result)
                         if delivered < 0:
                             return
 
@@ -400,10 +400,6 @@ class _Run(RunSkeleton):
             self._finish(final, complete=final is None)
         except BaseException as exc:  # a bug of ours must not become a silently wedged run
             self._crashed(exc, "engine")
-
-    def _deliver(self, ready: list[Any]) -> int:
-        """Hand ``ready`` to a user's observer: how many were delivered, or -1 if the run ended."""
-        return self._emit_batch(ready, self._raise, None, _describe_result)
 
     def _give_back(self, credits: int, reason: Any) -> None:
         """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY

@@ -73,14 +73,17 @@ def result_set(future: Any, rows: Any) -> Any:
     that implements only ``add_callbacks``) gets no ResultSet: its result is whatever it handed
     to the callback. Raises if a ResultSet cannot be built: the caller treats that as the
     statement's failure."""
-    if isinstance(future, ResponseFuture):
+    # Written for the common case: try blocks cost nothing when nothing is raised (3.11), a
+    # contextlib.suppress would cost a context manager per statement.
+    try:  # noqa: SIM105 (see above)
         future.clear_callbacks()
-        release_timer(future)
+    except AttributeError:  # a hand-made future without it: nothing to clear
+        pass
+    release_timer(future)
+    try:
         return ResultSet(future, rows)
-    _clear_callbacks(future)
-    if hasattr(future, "_col_names") and hasattr(future, "_col_types"):
-        return ResultSet(future, rows)
-    return rows
+    except AttributeError:  # no _col_names / _col_types: not the driver's kind of future
+        return rows
 
 
 class _FutureSubscription:
