@@ -7,14 +7,13 @@ when set; else a node already answering on 127.0.0.1:9042; else one started with
 
 from __future__ import annotations
 
-import atexit
 from collections.abc import Callable
 from typing import Any
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import tuple_factory
-from rxcql_dev import cassandra_node, cassandra_server
+from rxcql_dev import cassandra_node
 
 import rxcql
 
@@ -25,21 +24,7 @@ KEYSPACE = "rxcql_bench"
 
 def contact_points(echo: Callable[[str], None]) -> list[tuple[str, int]]:
     """Find or start a node; a node started here is stopped when the process exits."""
-    from_env = cassandra_node.contact_points_from_env()
-    if from_env is not None:
-        echo(f"cassandra: using {cassandra_node.CONTACT_POINTS_ENV}={from_env}")
-        return from_env
-    host, port = cassandra_node.HOST, cassandra_node.DEFAULT_PORT
-    version = cassandra_server.probe_cql(host, port)
-    if version:
-        echo(f"cassandra: using the {version} node already on {host}:{port}")
-    else:
-        echo(f"cassandra: starting a node on {host}:{port} (rxcql_dev.cassandra_node)")
-        info = cassandra_node.start(port, echo=echo)
-        if info.started:
-            atexit.register(cassandra_node.stop, port)
-            echo(f"cassandra {info.version} ready in {info.startup_seconds:.1f} s")
-    return [(host, port)]
+    return cassandra_node.find_or_start(echo=echo).contact_points
 
 
 class Node:

@@ -13,7 +13,7 @@ import sys
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
-from rxcql_dev import cassandra_node, cassandra_server
+from rxcql_dev import cassandra_node
 
 import rxcql
 
@@ -22,15 +22,7 @@ KEYSPACE = "rxcql_examples"
 
 def connect(keyspace: str = KEYSPACE) -> Session:
     """A session on ``keyspace`` (created if missing, SimpleStrategy RF 1)."""
-    contact_points = cassandra_node.contact_points_from_env()
-    if contact_points is None:
-        if not cassandra_server.probe_cql():
-            print("no Cassandra configured or running: starting a local node", file=sys.stderr)
-            info = cassandra_node.start()
-            if info.started:
-                atexit.register(cassandra_node.stop, cassandra_node.DEFAULT_PORT)
-                print(f"started in {info.startup_seconds:.1f} s", file=sys.stderr)
-        contact_points = [(cassandra_node.HOST, cassandra_node.DEFAULT_PORT)]
+    contact_points = cassandra_node.find_or_start(echo=_to_stderr).contact_points
     profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=60)
     cluster = Cluster(
         contact_points=contact_points,
@@ -45,6 +37,10 @@ def connect(keyspace: str = KEYSPACE) -> Session:
     )
     session.set_keyspace(keyspace)
     return session
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 class ProgressBar:

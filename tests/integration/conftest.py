@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
-from rxcql_dev import cassandra_node, cassandra_server
+from rxcql_dev import cassandra_node
 
 from .._provision import Provided, Provision, Report
 
@@ -29,21 +29,11 @@ HOST, PORT = cassandra_node.HOST, cassandra_node.DEFAULT_PORT
 
 
 def _provide_cassandra(report: Report) -> Provided[list[tuple[str, int]]]:
-    from_env = cassandra_node.contact_points_from_env()
-    if from_env is not None:
-        report(f"cassandra: using {cassandra_node.CONTACT_POINTS_ENV}={from_env}")
-        return Provided(from_env)
-    version = cassandra_server.probe_cql(HOST, PORT)
-    if version:
-        report(f"cassandra: using the {version} node already on {HOST}:{PORT}")
-        return Provided([(HOST, PORT)])
-    info = cassandra_node.start(PORT, echo=report)
-    if not info.started:
-        return Provided([(HOST, PORT)])
-    cassandra_node.stop_at_exit(PORT)
-    report(f"cassandra {info.version} ready on {HOST}:{PORT} in {info.startup_seconds:.1f} s")
+    found = cassandra_node.find_or_start(PORT, echo=report)
+    if found.started is None:
+        return Provided(found.contact_points)
     return Provided(
-        [(HOST, PORT)],
+        found.contact_points,
         stop=lambda: cassandra_node.stop(PORT),
         stopped=f"cassandra on port {PORT} stopped",
     )

@@ -33,6 +33,7 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli
@@ -40,6 +41,7 @@ from .cassandra_server import (
     NodeInfo,
     NodeSpec,
     node_process,
+    probe_cql,
     start_node,
 )
 from .jvm import HOST, Echo, JvmProcess, accepts_tcp, cache_root, default_echo
@@ -49,7 +51,9 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_WAIT_TIMEOUT",
     "HOST",
+    "Found",
     "contact_points_from_env",
+    "find_or_start",
     "is_running",
     "main",
     "parse_contact_points",
@@ -209,6 +213,40 @@ def stop(port: int = DEFAULT_PORT, timeout: float = STOP_TIMEOUT) -> bool:
 def stop_at_exit(port: int) -> None:
     """Register an ``atexit`` guard that stops the node of ``port`` if it is still running."""
     _process(port).stop_at_exit(STOP_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where :func:`find_or_start` found the cluster.
+
+    Attributes:
+        contact_points: ``(host, port)`` pairs to connect to.
+        started: The node this call started (the caller stops it), or None.
+    """
+
+    contact_points: list[tuple[str, int]]
+    started: NodeInfo | None = None
+
+
+def find_or_start(port: int = DEFAULT_PORT, echo: Echo = default_echo) -> Found:
+    """The cluster the tests, examples and benchmarks use, in order: ``RXCQL_CONTACT_POINTS``
+    (nothing started), a node already answering CQL on ``127.0.0.1:port`` (left running), or a
+    node started here (with an ``atexit`` guard that stops it; ``Found.started`` says so)."""
+    from_env = contact_points_from_env()
+    if from_env is not None:
+        echo(f"cassandra: using {CONTACT_POINTS_ENV}={from_env}")
+        return Found(from_env)
+    version = probe_cql(HOST, port)
+    if version:
+        echo(f"cassandra: using the {version} node already on {HOST}:{port}")
+        return Found([(HOST, port)])
+    echo(f"cassandra: no node on {HOST}:{port}, starting one (rxcql_dev.cassandra_node)")
+    info = start(port, echo=echo)
+    if not info.started:  # another process started it meanwhile
+        return Found([(HOST, port)])
+    stop_at_exit(port)
+    echo(f"cassandra {info.version} ready on {HOST}:{port} in {info.startup_seconds:.1f} s")
+    return Found([(HOST, port)], info)
 
 
 # --------------------------------------------------------------------------------------------
