@@ -6,7 +6,9 @@ Parts (``--only``, comma-separated; default all):
 * ``node``: throughput against the real Cassandra node, INSERT and SELECT at several
   concurrencies, plus one large INSERT run through ``rxcql.execute_concurrent_with_args``;
 * ``memory``: peak RSS growth of the generator modes, one fresh subprocess per measurement;
-* ``scaling``: throughput against concurrency, rxcql and the driver, drawn to docs/img.
+* ``scaling``: throughput against concurrency, rxcql and the driver, drawn to docs/img;
+* ``bulk``: INSERT throughput of many rows, one request per row against grouped UNLOGGED batches,
+  with the Java driver as the ceiling (:mod:`bench.bulk`).
 
 Exit status: 0, or 1 if any contender produced wrong results (or a part failed to run).
 """
@@ -24,12 +26,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import memory, report
+from . import bulk, memory, report
 from .contenders import DRIVER_LIST, Contender, Workload, WrongResultsError, all_contenders
 from .fake import LeanSession
 from .timing import Samples, interleave, say, sweep, time_once
 
-PARTS = ("fake", "node", "memory", "scaling")
+PARTS = ("fake", "node", "memory", "scaling", "bulk")
 SCALING_CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 SCALING_KEYS = (DRIVER_LIST, "rxcql_list")
 
@@ -71,6 +73,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scaling-repeats", type=int, default=3)
     p.add_argument("--scaling-max-n", type=int, default=12_000)
     p.add_argument("--scaling-concurrency", default=",".join(str(c) for c in SCALING_CONCURRENCIES))
+    p.add_argument("--bulk-n", type=int, default=200_000, help="rows per bulk run")
+    p.add_argument("--bulk-repeats", type=int, default=2, help="bulk repeats (default 2)")
+    p.add_argument(
+        "--bulk-driver-concurrency",
+        default=",".join(str(c) for c in bulk.DRIVER_CONCURRENCIES),
+        help="concurrencies of driver_list in the bulk part (its best one is the driver's figure)",
+    )
+    p.add_argument(
+        "--bulk-row-concurrency",
+        type=int,
+        default=256,
+        help="concurrency of rxcql one request per row in the bulk part (default 256)",
+    )
+    p.add_argument(
+        "--bulk-concurrency",
+        type=int,
+        default=32,
+        help="requests in flight of the batched rxcql contenders (default 32)",
+    )
+    p.add_argument(
+        "--bulk-batch-sizes",
+        default=",".join(str(b) for b in bulk.BATCH_SIZES),
+        help="batch_size values of the batched rxcql contenders (default 8,32,100)",
+    )
+    p.add_argument(
+        "--bulk-java-warmup",
+        type=int,
+        default=20_000,
+        help="rows of the Java loader's untimed warm-up pass (default 20,000)",
+    )
+    p.add_argument(
+        "--no-java",
+        action="store_true",
+        help="bulk part without the Java driver contenders (no JVM, no Maven)",
+    )
     p.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and plot")
     p.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
     p.add_argument(
@@ -267,6 +304,23 @@ def run_scaling(
     return {"repeats": args.scaling_repeats, "max_n": args.scaling_max_n, "points": points}
 
 
+def run_bulk(args: argparse.Namespace, node: Any, results: dict[str, Any]) -> dict[str, Any]:
+    settings = bulk.Settings(
+        n=args.bulk_n,
+        repeats=args.bulk_repeats,
+        driver_concurrencies=tuple(_ints(args.bulk_driver_concurrency)),
+        row_concurrency=args.bulk_row_concurrency,
+        batch_concurrency=args.bulk_concurrency,
+        batch_sizes=tuple(_ints(args.bulk_batch_sizes)),
+        java=not args.no_java,
+        java_warmup=args.bulk_java_warmup,
+    )
+    part: dict[str, Any] = {}
+    results["bulk"] = part
+    bulk.run(settings, node, say, part)
+    return part
+
+
 # -- profile --------------------------------------------------------------------------------------
 
 
@@ -360,6 +414,9 @@ def _smoke(args: argparse.Namespace) -> None:
     args.scaling_repeats = 1
     args.scaling_max_n = 2000
     args.scaling_concurrency = "1,64"
+    args.bulk_n = 2000
+    args.bulk_repeats = 1
+    args.bulk_java_warmup = 2000
 
 
 def _commands() -> str:
@@ -376,6 +433,8 @@ scripts/cassandra start                     # the project's Cassandra 5.0 node (
                                             # exit status 1 if any contender is wrong
 .venv/bin/python -m bench --only fake --repeats 9        # one part, more repeats
 .venv/bin/python -m bench --only node --node-n 15000 --node-repeats 6  # shorter runs, more pairs
+.venv/bin/python -m bench --only bulk                    # bulk writes, Java driver as ceiling
+.venv/bin/python -m bench --only bulk --no-java --bulk-n 50000  # without the JVM, shorter
 .venv/bin/python -m bench --profile rxcql_list           # where the time goes (yappi)
 ```"""
 
@@ -396,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     contenders = [c for c in everyone if not wanted or c.key in wanted]
     for c in everyone:
         if not c.available:
-            say(f"{c.key}: n/a (not available in this rxcql)")
+            say(f"{c.key}: n/a ({c.reason or 'not available in this rxcql'})")
     began = time.perf_counter()
     failures: list[str] = []
     results: dict[str, Any] = {"failures": failures}
@@ -428,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "fake" in parts:
         timed("fake", lambda: run_fake(args, contenders))
     node = None
-    if "node" in parts or "scaling" in parts:
+    if "node" in parts or "scaling" in parts or "bulk" in parts:
         try:
             from .node import Node
 
@@ -442,6 +501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             timed("node", lambda: run_node(args, contenders, node, results))
         if "scaling" in parts:
             timed("scaling", lambda: run_scaling(args, everyone, node))
+        if "bulk" in parts:
+            timed("bulk", lambda: run_bulk(args, node, results))
     if "memory" in parts:
         timed("memory", lambda: run_memory(args, failures))
     if node is not None:

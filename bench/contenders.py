@@ -44,7 +44,13 @@ class Workload:
     parameters: Callable[[int], Any]
     check: Check
     input_kind: Literal["list", "generator"] = "list"
+    #: Called before each run, untimed (the bulk part deletes the keys it will read back).
+    before: Callable[[], None] | None = None
+    #: Called after each run, untimed, once its results are checked; raises
+    #: :class:`WrongResultsError` when the run left the table wrong (rows read back).
+    after: Callable[[], None] | None = None
     _items: list[tuple[Any, Any]] | None = field(default=None, repr=False)
+    _parameters: list[Any] | None = field(default=None, repr=False)
 
     def items(self) -> Iterable[tuple[Any, Any]]:
         """Fresh input for one run: the same list every time, or a new generator."""
@@ -55,10 +61,32 @@ class Workload:
             self._items = [(self.statement, self.parameters(i)) for i in range(self.n)]
         return self._items
 
+    def parameter_list(self) -> list[Any]:
+        """The parameters of statements ``0 .. n-1``, one list kept for every run (the input of
+        ``execute_concurrent_with_args``)."""
+        if self._parameters is None:
+            self._parameters = [self.parameters(i) for i in range(self.n)]
+        return self._parameters
 
-#: What a contender's run returns: the list of results to check after timing, or None when it
-#: checked every result itself while streaming.
-Outcome = list[Any] | None
+
+@dataclass(frozen=True)
+class Measured:
+    """What a contender that runs in another process (the Java loader) measured there itself:
+    the timing of this process would only show it waiting.
+
+    Attributes:
+        wall: Wall seconds of the work.
+        cpu: CPU seconds of the other process over the work.
+    """
+
+    wall: float
+    cpu: float
+
+
+#: What a contender's run returns: the list of results to check after timing, None when it
+#: checked every result itself while streaming, or what another process measured (it checked
+#: its own results).
+Outcome = list[Any] | Measured | None
 RunFn = Callable[[Workload, Iterable[tuple[Any, Any]]], Outcome]
 
 
@@ -72,6 +100,7 @@ class Contender:
         baseline: key of the driver contender this one is compared with ("same mode").
         run: runs one workload; see :data:`RunFn`.
         available: False when the installed rxcql lacks the API (shown as n/a).
+        reason: Why it is not available, when it is not.
     """
 
     key: str
@@ -79,6 +108,7 @@ class Contender:
     baseline: str | None
     run: RunFn
     available: bool = True
+    reason: str = ""
 
 
 def _fail(message: str) -> WrongResultsError:
@@ -272,7 +302,9 @@ class _CheckingObserver:
         if self.problem is None and (
             not result.success or not self.check(value.response_future, value.current_rows, i)
         ):
-            self.problem = f"result {i} is a failure or belongs to another statement"
+            self.problem = (
+                f"result {i} is a failure or belongs to another statement: {value!r:.300}"
+            )
         self.count = i + 1
 
     def on_error(self, error: Exception) -> None:
@@ -283,17 +315,22 @@ class _CheckingObserver:
         self.done.set()
 
 
-def run_rxcql_subscribe(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
+def subscribe_checked(workload: Workload, observable: Any) -> None:
+    """Subscribe an observer that checks every result where it is emitted; wait for the end."""
     observer = _CheckingObserver(workload)
-    rxcql.execute(workload.session, items, concurrency=workload.concurrency).subscribe(
-        observer.on_next, observer.on_error, observer.on_completed
-    )
+    observable.subscribe(observer.on_next, observer.on_error, observer.on_completed)
     if not observer.done.wait(RUN_TIMEOUT):
         raise _fail("rxcql.execute(...) did not complete")
     if observer.problem is not None:
         raise _fail(observer.problem)
     if observer.count != workload.n:
         raise _fail(f"{observer.count} results for {workload.n} statements")
+
+
+def run_rxcql_subscribe(workload: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
+    subscribe_checked(
+        workload, rxcql.execute(workload.session, items, concurrency=workload.concurrency)
+    )
     return None
 
 

@@ -20,6 +20,8 @@ import rxcql
 from .contenders import Workload
 
 KEYSPACE = "rxcql_bench"
+#: The bulk part's table: ``(k bigint PRIMARY KEY, v text)``, as in the issue's measurements.
+BULK_TABLE = "kv_bulk"
 
 
 def contact_points(echo: Callable[[str], None]) -> list[tuple[str, int]]:
@@ -39,8 +41,10 @@ class Node:
             request_timeout=60.0,
             row_factory=tuple_factory,
         )
+        #: ``(host, port)`` of the node(s), for clients of other processes (the Java loader).
+        self.contact_points = contact_points(echo)
         self.cluster = Cluster(
-            contact_points=contact_points(echo),
+            contact_points=self.contact_points,
             protocol_version=5,
             execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         )
@@ -53,6 +57,9 @@ class Node:
             admin.execute(
                 f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{table} (k int PRIMARY KEY, v text)"
             )
+        admin.execute(
+            f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{BULK_TABLE} (k bigint PRIMARY KEY, v text)"
+        )
         admin.shutdown()
         self.session: Session = self.cluster.connect(KEYSPACE)
         self.release_version = str(
@@ -60,6 +67,7 @@ class Node:
         )
         self.insert = self.session.prepare("INSERT INTO kv (k, v) VALUES (?, ?)")
         self.insert_big = self.session.prepare("INSERT INTO kv_big (k, v) VALUES (?, ?)")
+        self.insert_bulk = self.session.prepare(f"INSERT INTO {BULK_TABLE} (k, v) VALUES (?, ?)")
         self.select = self.session.prepare("SELECT k, v FROM kv_read WHERE k = ?")
         self._insert_read = self.session.prepare("INSERT INTO kv_read (k, v) VALUES (?, ?)")
 

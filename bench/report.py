@@ -307,6 +307,121 @@ def scaling_section(part: dict[str, Any]) -> str:
     )
 
 
+def _best(samples: dict[str, Any], keys: Iterable[str]) -> str | None:
+    """The key with the highest median throughput among ``keys`` that ran."""
+    ran = [k for k in keys if k in samples]
+    return max(ran, key=lambda k: _throughput(samples[k])) if ran else None
+
+
+def _bulk_groups(part: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The best ``driver_list`` concurrency and the best batched rxcql contender of a run."""
+    samples = part["samples"]
+    drivers = [k for k in part["labels"] if k.startswith("driver_list")]
+    batched = [k for k in part["labels"] if k.startswith("rxcql_") and k != "rxcql_rows"]
+    return _best(samples, drivers), _best(samples, batched)
+
+
+def bulk_section(part: dict[str, Any]) -> str:
+    samples: dict[str, Any] = part["samples"]
+    unavailable: dict[str, str] = part.get("unavailable", {})
+    best_driver, _ = _bulk_groups(part)
+    rows = []
+    for key, label in part["labels"].items():
+        if key in unavailable:
+            rows.append([f"`{key}` {label}", f"n/a ({unavailable[key]})", "", "", "", ""])
+            continue
+        if key not in samples:
+            rows.append([f"`{key}` {label}", "did not run", "", "", "", ""])
+            continue
+        s = samples[key]
+        vs = (
+            f"{throughput_ratio(s, samples[best_driver]):.2f}x"
+            if best_driver is not None and key != best_driver
+            else "—"
+        )
+        rows.append(
+            [
+                f"`{key}` {label}",
+                f"{_throughput(s):,.0f}",
+                vs,
+                f"{_per_stmt_us(s, 'cpu'):.1f}",
+                _gc_us(s, ".1f"),
+                str(len(s["wall"])),
+            ]
+        )
+    header = [
+        "contender",
+        "rows/s (median)",
+        f"vs `{best_driver}`" if best_driver else "vs best `driver_list`",
+        "client CPU µs/row",
+        "of which GC",
+        "runs",
+    ]
+    return table(header, rows)
+
+
+def _batched_targets(part: dict[str, Any]) -> list[str]:
+    """The three targets of issue 15 for the best batched rxcql contender of the run."""
+    samples: dict[str, Any] = part["samples"]
+    best_driver, best_batched = _bulk_groups(part)
+    if best_driver is None:
+        return []
+    d = samples[best_driver]
+    java = samples.get("java_batch")
+    out = []
+    if best_batched is None:
+        reasons = {v for k, v in part.get("unavailable", {}).items() if k.startswith("rxcql_")}
+        out.append(
+            "bulk, rxcql batched: n/a ("
+            + ("; ".join(sorted(reasons)) or "did not run")
+            + "): the targets (≥ 3.0x `driver_list` at its best concurrency, ≥ 0.75x the Java "
+            "driver batched, ≤ 15 client CPU µs/row) are not measured"
+        )
+    else:
+        b = samples[best_batched]
+        vs_driver = throughput_ratio(b, d)
+        out.append(
+            f"bulk, best rxcql batched `{best_batched}` / `{best_driver}` throughput = "
+            f"{vs_driver:.2f}x (target ≥ 3.0x): " + ("met" if vs_driver >= 3.0 else "NOT met")
+        )
+        if java is not None:
+            vs_java = throughput_ratio(b, java)
+            out.append(
+                f"bulk, `{best_batched}` / `java_batch` throughput = {vs_java:.2f}x "
+                "(target ≥ 0.75x): " + ("met" if vs_java >= 0.75 else "NOT met")
+            )
+        else:
+            out.append("bulk, rxcql batched / `java_batch`: not measured (no Java contender)")
+        cpu = _per_stmt_us(b, "cpu")
+        out.append(
+            f"bulk, `{best_batched}` client CPU = {cpu:.1f} µs/row (target ≤ 15 µs): "
+            + ("met" if cpu <= 15.0 else "NOT met")
+        )
+    return out
+
+
+def bulk_targets(part: dict[str, Any]) -> list[str]:
+    """Issue 15's targets for batched writes, measured in this run (reported, never asserted),
+    with the figures they are measured against."""
+    samples: dict[str, Any] = part["samples"]
+    best_driver, _ = _bulk_groups(part)
+    if best_driver is None:
+        return []
+    d = samples[best_driver]
+    out = [
+        f"bulk, best `driver_list` concurrency: `{best_driver}`, {_throughput(d):,.0f} rows/s, "
+        f"{_per_stmt_us(d, 'cpu'):.0f} client CPU µs/row",
+        *_batched_targets(part),
+    ]
+    for key in ("rxcql_rows", "java_rows", "java_batch"):
+        if key in samples:
+            out.append(
+                f"bulk, `{key}` / `{best_driver}` throughput = "
+                f"{throughput_ratio(samples[key], d):.2f}x (for reference)"
+            )
+    return out
+
+
 # -- targets --------------------------------------------------------------------------------------
 
 
@@ -371,6 +486,9 @@ def targets(results: dict[str, Any]) -> list[str]:
                         f"memory, {contender} {scenario}: {_mb(a)} at N={small:,}, "
                         f"{_mb(b)} at N={large:,}: " + ("flat" if flat else "grows")
                     )
+    bulk = results.get("bulk")
+    if bulk and bulk.get("samples"):
+        out += bulk_targets(bulk)
     return out
 
 
@@ -417,6 +535,7 @@ METHOD = """\
   `rxcql_bench` (RF 1). INSERTs overwrite the same keys run after run; SELECTs read keys from a
   table populated once. Throughput is statements / median wall time.
 * **Memory** (part 3): see the notes under its table.
+* **Bulk writes** (part 5): see the notes under its table.
 """
 
 
@@ -535,6 +654,39 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             f"{scaling['max_n']:,}.",
             "",
             scaling_section(scaling),
+            "",
+        ]
+    bulk = results.get("bulk")
+    if bulk and bulk.get("labels"):
+        parts += [
+            "## 5. Bulk writes: one request per row, grouped batches, the Java driver",
+            "",
+            f"{bulk['n']:,} rows per run (prepared `INSERT INTO kv_bulk (k, v) VALUES (?, ?)`, "
+            "`k bigint PRIMARY KEY`, `v` about 12 bytes), "
+            f"{bulk['repeats']} interleaved repeats; rows/s and client CPU µs/row are medians, "
+            "a ratio is the median of the paired ratios to the best `driver_list` concurrency "
+            "of this run.",
+            "",
+            bulk_section(bulk),
+            "",
+            "Targets of the batched writes: "
+            + "; ".join(t.removeprefix("bulk, ") for t in _batched_targets(bulk))
+            + ".",
+            "",
+            "Client CPU is the process CPU time over the run: the Python process for the Python "
+            "contenders (every thread, as in part 2), the JVM for the Java driver "
+            "(`OperatingSystemMXBean.getProcessCpuTime()`, every JVM thread: JIT compiler and "
+            "garbage collector included). The Java loader (`bench/java/Loader.java`, "
+            "java-driver-core from Maven Central, run by Java 17's source launcher) runs in a "
+            "fresh JVM each time; its JVM start, source compilation, connection and a warm-up "
+            f"pass of {bulk.get('java_warmup', 0):,} rows (other keys, same kind of rows, same "
+            "mode and requests in flight) are excluded: the figures are the timed pass after "
+            "them, measured by the loader itself. The batched rxcql contenders run at "
+            f"concurrency {bulk.get('batch_concurrency')} (requests in flight; a batch is one "
+            "request). Every run is checked: the Python contenders' results as in part 2 (a "
+            "batch's result is shared by its rows), the Java loader's count of failed requests, "
+            f"for every contender the table: a random sample of {bulk.get('spot_check', 0):,} keys "
+            "is deleted before the run and read back after it, every row holding its value.",
             "",
         ]
     parts += [METHOD, meta["commands"], ""]

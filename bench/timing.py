@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .contenders import Contender, Workload, verify_list
+from .contenders import Contender, Measured, Workload, verify_list
 
 
 @dataclass
@@ -21,7 +21,8 @@ class Samples:
     n: int
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
-    #: Seconds spent in the cyclic garbage collector during each run (any thread).
+    #: Seconds spent in the cyclic garbage collector during each run (any thread); empty for a
+    #: contender that runs in another process.
     gc: list[float] = field(default_factory=list)
 
     @property
@@ -73,12 +74,17 @@ class GcClock:
 
 def time_once(
     contender: Contender, workload: Workload, collector: bool = True
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float | None]:
     """Run once; return (wall seconds, process CPU seconds, seconds in the garbage collector).
-    Results are checked after timing.
+    Results are checked after timing, then the workload's ``after`` check runs.
+
+    A contender that ran in another process and returned :class:`Measured` gets that process's
+    wall and CPU seconds, and ``None`` for the garbage collector.
 
     ``collector=False`` runs with the cyclic garbage collector disabled (to show its share).
     """
+    if workload.before is not None:
+        workload.before()
     items = workload.items()
     # Start every run from the same heap: collect the garbage of the previous run and move what
     # survives (the input list, the session, the interpreter's own objects) out of the collector's
@@ -97,10 +103,15 @@ def time_once(
     finally:
         gc.enable()
         gc.unfreeze()
-    if outcome is not None:
+    in_gc: float | None = clock.total
+    if isinstance(outcome, Measured):
+        wall, cpu, in_gc = outcome.wall, outcome.cpu, None
+    elif outcome is not None:
         verify_list(workload, outcome)
     del outcome
-    return wall, cpu, clock.total
+    if workload.after is not None:
+        workload.after()
+    return wall, cpu, in_gc
 
 
 def interleave(
@@ -134,12 +145,14 @@ def interleave(
             wall, cpu, in_gc = time_once(contender, workload, collector)
             samples[contender.key].wall.append(wall)
             samples[contender.key].cpu.append(cpu)
-            samples[contender.key].gc.append(in_gc)
+            if in_gc is not None:
+                samples[contender.key].gc.append(in_gc)
             if progress is not None:
+                in_gc_us = "—" if in_gc is None else f"{in_gc / workload.n * 1e6:6.2f}"
                 progress(
                     f"  [{repeat + 1}] {contender.key:<16} "
                     f"{wall / workload.n * 1e6:8.2f} us/stmt  {workload.n / wall:10,.0f} stmt/s  "
-                    f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt  gc {in_gc / workload.n * 1e6:6.2f}"
+                    f"cpu {cpu / workload.n * 1e6:6.2f} us/stmt  gc {in_gc_us}"
                 )
     return samples
 
