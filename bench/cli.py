@@ -24,6 +24,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import bulk, memory, report
@@ -109,6 +110,12 @@ def _parser() -> argparse.ArgumentParser:
         help="bulk part without the Java driver contenders (no JVM, no Maven)",
     )
     p.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and plot")
+    p.add_argument(
+        "--docs-path",
+        type=Path,
+        default=report.DOCS,
+        help="where --write-docs writes the page (default docs/benchmarks.md)",
+    )
     p.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
     p.add_argument(
         "--profile",
@@ -368,7 +375,6 @@ def _pure_python_driver() -> list[Contender]:
     """cassandra.concurrent loaded from its .py source (the wheel runs a Cython build of it), so
     that a profiler can see inside it: ``--profile driver_list_py`` / ``driver_gen_py``."""
     import importlib.util
-    from pathlib import Path
 
     import cassandra.concurrent
 
@@ -520,7 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .plot import scaling_plot
 
             scaling_plot(results["scaling"], report.PLOT)
-        say(f"wrote {report.write_docs(text)}")
+        say(f"wrote {report.write_docs(text, args.docs_path)}")
     say(
         f"== done in {meta['duration_s']:.0f} s"
         + (f"; {len(failures)} FAILURE(S)" if failures else "")

@@ -325,10 +325,12 @@ def bulk_section(part: dict[str, Any]) -> str:
     samples: dict[str, Any] = part["samples"]
     unavailable: dict[str, str] = part.get("unavailable", {})
     best_driver, _ = _bulk_groups(part)
+    reasons: dict[str, int] = {}
     rows = []
     for key, label in part["labels"].items():
         if key in unavailable:
-            rows.append([f"`{key}` {label}", f"n/a ({unavailable[key]})", "", "", "", ""])
+            note = reasons.setdefault(unavailable[key], len(reasons) + 1)
+            rows.append([f"`{key}` {label}", f"n/a ({note})", "", "", "", ""])
             continue
         if key not in samples:
             rows.append([f"`{key}` {label}", "did not run", "", "", "", ""])
@@ -357,7 +359,8 @@ def bulk_section(part: dict[str, Any]) -> str:
         "of which GC",
         "runs",
     ]
-    return table(header, rows)
+    notes = [f"n/a ({number}): {reason}" for reason, number in reasons.items()]
+    return "\n\n".join([table(header, rows), *notes])
 
 
 def _batched_targets(part: dict[str, Any]) -> list[str]:
@@ -693,7 +696,7 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
     return "\n".join(parts)
 
 
-def write_docs(text: str) -> Path:
-    DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(text)
-    return DOCS
+def write_docs(text: str, path: Path = DOCS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
