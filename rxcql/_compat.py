@@ -10,14 +10,14 @@ import contextlib
 import itertools
 from collections.abc import Iterable
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Literal, overload
+from typing import Any, Literal, Unpack, overload
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
 from ._consumers import ResultIterator
 from ._engine import ExecuteObservable, execute_driver_tuples
-from ._options import check_iterable
+from ._options import Extensions, check_iterable
 from ._results import DriverExecutionResult
 from ._source import _STATEMENT_TYPES
 from ._threads import ensure_not_io_thread
@@ -75,6 +75,7 @@ def execute_concurrent(
     raise_on_first_error: bool = ...,
     results_generator: Literal[False] = ...,
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult]: ...
 
 
@@ -87,6 +88,7 @@ def execute_concurrent(
     *,
     results_generator: Literal[True],
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> ResultIterator[DriverExecutionResult]: ...
 
 
@@ -98,6 +100,7 @@ def execute_concurrent(
     raise_on_first_error: bool,
     results_generator: Literal[True],
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> ResultIterator[DriverExecutionResult]: ...
 
 
@@ -109,6 +112,7 @@ def execute_concurrent(
     raise_on_first_error: bool = ...,
     results_generator: bool = ...,
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]: ...
 
 
@@ -119,6 +123,7 @@ def execute_concurrent(
     raise_on_first_error: bool = True,
     results_generator: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]:
     """Execute statements concurrently and wait for the results; ``cassandra.concurrent``'s call.
 
@@ -155,7 +160,12 @@ def execute_concurrent(
     Results are delivered on the calling thread; the driver's IO thread only queues them.
     """
     observable = execute_driver_tuples(
-        session, statements_and_parameters, concurrency, raise_on_first_error, execution_profile
+        session,
+        statements_and_parameters,
+        concurrency,
+        raise_on_first_error,
+        execution_profile,
+        **extensions,
     )
     if not isinstance(results_generator, bool):
         raise TypeError(f"results_generator must be a bool, got {type(results_generator).__name__}")
@@ -189,6 +199,7 @@ def execute_concurrent_with_args(
     raise_on_first_error: bool = ...,
     results_generator: Literal[False] = ...,
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult]: ...
 
 
@@ -202,6 +213,7 @@ def execute_concurrent_with_args(
     *,
     results_generator: Literal[True],
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> ResultIterator[DriverExecutionResult]: ...
 
 
@@ -214,6 +226,7 @@ def execute_concurrent_with_args(
     raise_on_first_error: bool,
     results_generator: Literal[True],
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> ResultIterator[DriverExecutionResult]: ...
 
 
@@ -226,6 +239,7 @@ def execute_concurrent_with_args(
     raise_on_first_error: bool = ...,
     results_generator: bool = ...,
     execution_profile: Any = ...,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]: ...
 
 
@@ -237,6 +251,7 @@ def execute_concurrent_with_args(
     raise_on_first_error: bool = True,
     results_generator: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
+    **extensions: Unpack[Extensions],
 ) -> list[DriverExecutionResult] | ResultIterator[DriverExecutionResult]:
     """Execute one statement with many parameter sets; ``cassandra.concurrent``'s call.
 
@@ -259,6 +274,7 @@ def execute_concurrent_with_args(
         raise_on_first_error,
         results_generator,
         execution_profile,
+        **extensions,
     )
 
 
@@ -268,6 +284,7 @@ def execute_concurrent_async(
     concurrency: int = 100,
     raise_on_first_error: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
+    **extensions: Unpack[Extensions],
 ) -> Future[list[DriverExecutionResult]]:
     """Start executing statements and return at once a future of the list of results.
 
@@ -290,6 +307,11 @@ def execute_concurrent_async(
     never blocks, so it is safe inside driver callbacks.
     """
     observable = execute_driver_tuples(
-        session, statements_and_parameters, concurrency, raise_on_first_error, execution_profile
+        session,
+        statements_and_parameters,
+        concurrency,
+        raise_on_first_error,
+        execution_profile,
+        **extensions,
     )
     return _collect(observable)

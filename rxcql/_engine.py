@@ -38,17 +38,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, Unpack
 
 import reactivex
+from cassandra import InvalidRequest, Unauthorized
 from reactivex import abc
 
+from ._batching import Batcher, BatchWarnings, Request
 from ._controls import ErrorBudget, Progress, RateLimiter, RunStatistics
 from ._delivery import ack_interval
 from ._errors import SessionClosedError
-from ._future import detach, result_set
-from ._options import Options, RunKeywords, check_iterable, check_session, session_closed
+from ._future import detach, execute_with_timestamp, request_timestamp, result_set
+from ._options import (
+    Extensions,
+    Options,
+    RunKeywords,
+    check_iterable,
+    check_session,
+    session_closed,
+)
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import DriverExecutionResult, ExecutionResult
 from ._skeleton import DemandShell, RunSkeleton
@@ -73,6 +83,7 @@ class _Run(RunSkeleton):
     """
 
     __slots__ = (
+        "_batcher",
         "_budget",
         "_buffer",
         "_concurrency",
@@ -126,6 +137,8 @@ class _Run(RunSkeleton):
             OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
         ) = OrderedBuffer() if options.ordered else ArrivalBuffer()
         self._on_stop = on_stop
+        #: The grouping stage of a batched run (_BatchRun); None: one request per statement.
+        self._batcher: Batcher | None = None
         self._issued = 0
         self._in_flight = 0
         self._limit = 0
@@ -313,6 +326,7 @@ class _Run(RunSkeleton):
         """
         try:
             buffer = self._buffer
+            batcher = self._batcher
             missed = 1
             starved = False
             while True:
@@ -334,6 +348,10 @@ class _Run(RunSkeleton):
                         if delivered < 0:
                             return
 
+                if batcher is not None:
+                    # Source, grouping and bounded flat-map stages with batching (_BatchRun).
+                    starved = self._issue_batched(credits, first)
+                    credits = 0
                 # Source and bounded flat-map stage: one statement per reserved credit, each mapped
                 # onto its ResponseFuture's callbacks (the inner observable, see _on_success).
                 index = first
@@ -401,6 +419,9 @@ class _Run(RunSkeleton):
         except BaseException as exc:  # a bug of ours must not become a silently wedged run
             self._crashed(exc, "engine")
 
+    def _issue_batched(self, credits: int, first: int) -> bool:
+        raise NotImplementedError  # _BatchRun
+
     def _give_back(self, credits: int, reason: Any) -> None:
         """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY
         (a push source with nothing buffered yet) does not."""
@@ -467,6 +488,229 @@ class _Run(RunSkeleton):
             on_stop()
 
 
+#: Errors that say a request itself was refused as invalid: nothing of a batch that drew one was
+#: applied, so its statements are sent again one by one, each to get its own outcome.
+_REFUSED = (InvalidRequest, Unauthorized)
+
+
+class _BatchRun(_Run):
+    """A run with grouped batching (``batch="partition"`` or ``"replica"``).
+
+    The same drain loop, credits and reorder stage as :class:`_Run`, with the grouping stage
+    (:class:`~rxcql._batching.Batcher`) between the source and the flat-map: a pass pulls as many
+    statements as the window allows into the batcher, then sends as many requests (batches or
+    single statements) as there are free concurrency slots. ``concurrency`` and ``in_flight``
+    count requests; ``issued`` and the window count statements.
+    """
+
+    __slots__ = ("_done", "_failed_at", "_resend", "_warnings")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        options: Options = args[3]
+        assert options.batch is not None
+        self._batcher = Batcher(
+            self._session, options.batch, options.batch_size, options.batch_bytes
+        )
+        #: Statements with a result so far (``completed``: in_flight counts requests here).
+        self._done = 0
+        #: With raise_on_first_error: the first failed index (held statements after it are
+        #: never sent).
+        self._failed_at = -1
+        #: Requests of refused batches, to send again one by one (filled on the IO thread, taken
+        #: by the drain loop, which alone uses the batcher).
+        self._resend: deque[Request] = deque()
+        self._warnings = BatchWarnings()
+
+    @property
+    def completed(self) -> int:
+        return self._done
+
+    def _reserve(self) -> int:
+        """Under the lock: reserve the window's room (statements), rate limited."""
+        if self._stop_issuing or self._input_done:
+            return 0
+        credits = self._limit - self._issued
+        if credits <= 0:
+            return 0
+        if self._rate is not None:
+            credits, wake_in = self._rate.take(credits)
+            if wake_in and not self._timer_pending:
+                self._timer_pending = True
+                self._wake_later(wake_in)
+            if credits <= 0:
+                return 0
+        self._issued += credits
+        ahead = self._issued - self.delivered
+        if ahead > self.max_buffered:
+            self.max_buffered = ahead
+        return credits
+
+    def _count_failure(self, index: int) -> None:
+        if self._raise and (self._failed_at < 0 or index < self._failed_at):
+            self._failed_at = index
+        super()._count_failure(index)
+
+    def _issue_batched(self, credits: int, first: int) -> bool:
+        """One pass of the grouping and flat-map stages: pull ``credits`` statements into the
+        batcher, then send what may go now. True if a push source had nothing ready."""
+        batcher = self._batcher
+        assert batcher is not None
+        starved = False
+        resend = self._resend
+        if resend:
+            batcher.resend_alone([resend.popleft() for _ in range(len(resend))])
+        index = first
+        while credits:
+            try:
+                pulled = self._pull()
+            except Exception as exc:
+                self._give_back_room(credits, exc)
+                break
+            if pulled is END or pulled is EMPTY:
+                self._give_back_room(credits, None if pulled is END else EMPTY)
+                starved = pulled is EMPTY
+                break
+            credits -= 1
+            try:
+                batcher.add(index, pulled[0], pulled[1])
+            except Exception as exc:  # binding failed: the statement's own failure
+                self._complete_requests([(index, False, exc)], 0)
+            index += 1
+        # Open batches go out unless more may still come this pass: only a rate limit that has
+        # room left in the window holds them (until its timer wakes the loop).
+        flush = self._rate is None or self._stop_issuing or self._input_done
+        if not flush:
+            flush = self._limit - self._issued <= 0
+        if not batcher.sendable(flush):
+            return starved
+        with self._lock:
+            slots = self._concurrency - self._in_flight
+            if slots <= 0:
+                return starved
+            self._in_flight += slots
+        sent = 0
+        while sent < slots:
+            request = batcher.take(flush)
+            if request is None:
+                break
+            if self._stop_issuing and self._failed_at >= 0:
+                # raise_on_first_error: what comes after the failure is never sent; the stream
+                # ends with the failure before any of it would be delivered.
+                request = request.before(self._failed_at)
+                if request is None:
+                    continue
+            sent += 1
+            self._send(request)
+        with self._lock:
+            self._in_flight -= slots - sent
+            if self._in_flight > self.max_in_flight:
+                self.max_in_flight = self._in_flight
+        return starved
+
+    def _send(self, request: Request) -> None:
+        try:
+            statement, parameters = request.statement()
+            if request.timestamp is None:
+                future = self._execute_async(statement, parameters, execution_profile=self._profile)
+            else:
+                future = execute_with_timestamp(
+                    self._session, statement, parameters, self._profile, request.timestamp
+                )
+            args = (future, request)
+            future.add_callbacks(
+                self._on_request_success,
+                self._on_request_failure,
+                callback_args=args,
+                errback_args=args,
+            )
+        except Exception as exc:
+            closed = self._closed_error(
+                exc, f"the session was shut down before statement {request.indexes[0]} was sent"
+            )
+            if closed is None:
+                self._complete_requests([(i, False, exc) for i in request.indexes], 1)
+                return
+            # The run cannot go on: this request's statements and every one still held fail
+            # with the error, after the results already in, and the stream ends with it.
+            with self._lock:
+                self._stop_issuing = self._input_done = True
+                if self._input_error is None:
+                    self._input_error = closed
+            batcher = self._batcher
+            assert batcher is not None
+            held = list(request.indexes)
+            while (other := batcher.take(True)) is not None:
+                held.extend(other.indexes)
+            self._complete_requests([(i, False, closed) for i in held], 1)
+
+    def _give_back_room(self, credits: int, reason: Any) -> None:
+        with self._lock:
+            self._issued -= credits
+            if reason is not EMPTY:
+                self._input_done = True
+                if self._input_error is None:
+                    self._input_error = reason
+
+    # -- completions: one request, one or many statements -----------------------------------
+
+    def _on_request_success(self, rows: Any, future: Any, request: Request) -> None:
+        try:
+            value = result_set(future, rows)
+        except Exception as exc:
+            self._on_request_failure(exc, future, request)
+            return
+        if request.batched:
+            self._warnings.seen(future)
+        self._complete_requests([(i, True, value) for i in request.indexes], 1)
+
+    def _on_request_failure(self, exc: Any, future: Any, request: Request) -> None:
+        detach(future)
+        if request.batched and isinstance(exc, _REFUSED):
+            # Refused as a whole, so nothing of it was applied: each statement again, alone,
+            # with the batch's client timestamp (its place in the order of writes).
+            self._resend.append(request.with_timestamp(request_timestamp(future)))
+            self._complete_requests([], 1)
+            return
+        self._complete_requests([(i, False, exc) for i in request.indexes], 1)
+
+    def _complete_requests(self, outcomes: list[tuple[int, bool, Any]], requests: int) -> None:
+        """``requests`` requests finished with these statement outcomes (the merge, for many)."""
+        results: list[tuple[int, DriverExecutionResult]] = []
+        for index, success, value in outcomes:
+            if self._indexed:
+                indexed = _new_result(ExecutionResult, (success, value))
+                indexed.index = index
+                results.append((index, indexed))
+            else:
+                results.append((index, _new_result(DriverExecutionResult, (success, value))))
+        with self._lock:
+            if self._terminated:
+                return
+            self._in_flight -= requests
+            self._done += len(results)
+            buffer = self._buffer
+            for index, result in results:
+                if not result[0]:
+                    self._count_failure(index)
+                buffer.put(index, result)
+            self._wip += 1
+            if self._wip != 1:
+                return
+            ready = buffer.take_ready()
+            credits = self._reserve()
+            first = self._issued - credits
+        self._drain(ready, credits, first)
+
+    def _drop_queued(self) -> None:
+        super()._drop_queued()
+        self._resend.clear()
+
+    def _release(self) -> None:
+        super()._release()
+        self._warnings.close()
+
+
 #: What an :class:`ExecuteObservable` emits: rxcql's :class:`~rxcql.ExecutionResult` (from
 #: :func:`execute`), or the driver's plain tuple (inside the drop-in calls).
 _R_co = TypeVar("_R_co", bound=DriverExecutionResult, covariant=True)
@@ -510,7 +754,8 @@ class ExecuteObservable(DemandShell[_R_co]):
         return ack_interval(self._options.window, self._options.concurrency)
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> _Run:
-        return _Run(
+        run_type = _Run if self._options.batch is None else _BatchRun
+        return run_type(
             self._session,
             self._make_source(),
             observer,
@@ -629,14 +874,19 @@ def execute_driver_tuples(
     concurrency: int,
     raise_on_first_error: bool,
     execution_profile: Any,
+    **extensions: Unpack[Extensions],
 ) -> ExecuteObservable[DriverExecutionResult]:
     """:func:`execute` with the drop-in calls' knobs, emitting the driver's plain tuples."""
     check_session(session)
     check_iterable(statements_and_parameters)
+    unknown = sorted(set(extensions) - set(Extensions.__annotations__))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
     options = Options.build(
         concurrency=concurrency,
         raise_on_first_error=raise_on_first_error,
         execution_profile=execution_profile,
+        **extensions,
     )
     return ExecuteObservable(
         session, lambda: IterableSource(statements_and_parameters), options, indexed=False

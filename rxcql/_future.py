@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import reactivex
-from cassandra.cluster import ResponseFuture, ResultSet
+from cassandra.cluster import _NOT_SET, ResponseFuture, ResultSet, Session
 from cassandra.connection import Timer
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -84,6 +84,33 @@ def result_set(future: Any, rows: Any) -> Any:
         return ResultSet(future, rows)
     except AttributeError:  # no _col_names / _col_types: not the driver's kind of future
         return rows
+
+
+def execute_with_timestamp(
+    session: Any, statement: Any, parameters: Any, execution_profile: Any, timestamp: int | None
+) -> Any:
+    """``session.execute_async(statement, parameters)`` with the request's client timestamp set
+    to ``timestamp`` instead of a new one: a statement sent again keeps the place in the order
+    of writes its first attempt had (the driver's own retries re-send the same message, and so
+    the same timestamp; a new ``execute_async`` would stamp it later than statements sent
+    meanwhile, and an older write would win). These are the steps of the driver's
+    ``Session.execute_async`` with the timestamp set before the request is sent; a session
+    without them (a fake) gets a plain ``execute_async``."""
+    create = getattr(session, "_create_response_future", None)
+    if timestamp is None or create is None or not isinstance(session, Session):
+        return session.execute_async(statement, parameters, execution_profile=execution_profile)
+    future = create(statement, parameters, False, None, _NOT_SET, execution_profile)
+    future.message.timestamp = timestamp
+    future._protocol_handler = session.client_protocol_handler
+    session._on_request(future)
+    future.send_request()
+    return future
+
+
+def request_timestamp(future: Any) -> int | None:
+    """The client timestamp a driver future's request was sent with (None for a fake)."""
+    timestamp = getattr(getattr(future, "message", None), "timestamp", None)
+    return timestamp if isinstance(timestamp, int) else None
 
 
 class _FutureSubscription:

@@ -13,6 +13,7 @@ from typing import Any, TypedDict, Unpack
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
+from ._batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_SIZE, BatchMode, check_batch_knobs
 from ._controls import ErrorBudget, ProgressCallback
 
 
@@ -30,6 +31,18 @@ class RunKeywords(TypedDict, total=False):
     max_errors: int | float | None
     progress: ProgressCallback | None
     progress_interval: float
+    batch: BatchMode | None
+    batch_size: int
+    batch_bytes: int
+
+
+class Extensions(TypedDict, total=False):
+    """rxcql's keyword-only extensions of the drop-in calls (``execute_concurrent`` & co.);
+    their defaults keep the driver's behaviour."""
+
+    batch: BatchMode | None
+    batch_size: int
+    batch_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +65,13 @@ class Options:
     max_errors: int | float | None = None
     progress: ProgressCallback | None = None
     progress_interval: float = 0.5
+    #: Grouped batching of writes (see :mod:`rxcql._batching`); None: one request per statement.
+    batch: BatchMode | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_bytes: int = DEFAULT_BATCH_BYTES
 
     def __post_init__(self) -> None:
+        check_batch_knobs(self.batch, self.batch_size, self.batch_bytes)  # the window uses them
         concurrency = self.concurrency
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
@@ -96,8 +114,16 @@ class Options:
         concurrency = keywords.get("concurrency", 100)
         window = keywords.get("window")
         if window is None:
-            # A concurrency of the wrong type is reported by the validation, not here.
-            window = 2 * concurrency if isinstance(concurrency, int) else 0
+            # A concurrency of the wrong type is reported by the validation, not here. With
+            # batching, concurrency counts requests of up to batch_size statements each, and the
+            # window (in statements) leaves room to fill them.
+            batch_size = keywords.get("batch_size", DEFAULT_BATCH_SIZE)
+            per_request = (
+                batch_size
+                if keywords.get("batch") is not None and isinstance(batch_size, int)
+                else 1
+            )
+            window = 2 * concurrency * per_request if isinstance(concurrency, int) else 0
         return cls(**{**keywords, "window": window})  # type: ignore[arg-type]
 
 
