@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rxcql
-from rxcql.testing import FakeSession, RecordingObserver
+from rxcql._batching import BATCH_MODES, BatchMode
+from rxcql.testing import FakeSession, Mode, RecordingObserver
 
 
 def prepared(query: str, columns: list[tuple[str, Any]], routing: list[int]) -> PreparedStatement:
@@ -85,7 +86,7 @@ class Recorder:
     A request with a statement whose key is in ``bad`` is refused (InvalidRequest), as the
     server refuses a whole batch for one bad row; one with a key in ``slow`` times out."""
 
-    def __init__(self, bad: set[int] = frozenset(), slow: set[int] = frozenset()) -> None:
+    def __init__(self, bad: Iterable[int] = (), slow: Iterable[int] = ()) -> None:
         self.bad = set(bad)
         self.slow = set(slow)
         self.requests: list[list[tuple[int, ...]]] = []
@@ -98,9 +99,11 @@ class Recorder:
             self.batch_types.append(statement.batch_type)
         keys = {row[1] for row in rows}
         if keys & self.bad:
-            return InvalidRequest(f"Key refused ({len(rows)} statements)")
+            refused: BaseException = InvalidRequest(f"Key refused ({len(rows)} statements)")
+            return refused
         if keys & self.slow:
-            return WriteTimeout("timed out", write_type=WriteType.UNLOGGED_BATCH)
+            timeout: BaseException = WriteTimeout("timed out", write_type=WriteType.UNLOGGED_BATCH)
+            return timeout
         return None
 
 
@@ -124,7 +127,9 @@ def decode(query_id: bytes, values: list[Any]) -> tuple[int, ...]:
     return (0 if query_id == INSERT.query_id else 1, k, LongType.deserialize(values[1], 5))
 
 
-def fake(mode: str = "thread", token_map: FakeTokenMap | None = None, **kwargs: Any) -> FakeSession:
+def fake(
+    mode: Mode = "thread", token_map: FakeTokenMap | None = None, **kwargs: Any
+) -> FakeSession:
     session = FakeSession(mode, **kwargs)
     session.cluster = cluster_metadata(token_map)  # type: ignore[attr-defined]
     return session
@@ -329,7 +334,7 @@ def test_bad_batching_knobs_are_clear_errors(
     keys=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), min_size=0, max_size=120),
     bad=st.sets(st.integers(0, 6), max_size=2),
     batch_size=st.integers(1, 12),
-    mode=st.sampled_from(["partition", "replica"]),
+    mode=st.sampled_from(BATCH_MODES),
     concurrency=st.integers(1, 8),
     ordered=st.booleans(),
 )
@@ -337,7 +342,7 @@ def test_property_one_result_per_statement_in_place(
     keys: list[tuple[int, int]],
     bad: set[int],
     batch_size: int,
-    mode: str,
+    mode: BatchMode,
     concurrency: int,
     ordered: bool,
 ) -> None:
@@ -348,7 +353,7 @@ def test_property_one_result_per_statement_in_place(
         rxcql.execute(
             session,
             items,
-            batch=mode,  # type: ignore[typeddict-item]
+            batch=mode,
             batch_size=batch_size,
             concurrency=concurrency,
             ordered=ordered,
