@@ -40,7 +40,8 @@ class ResponseFutureLike(Protocol):
 class SessionLike(Protocol):
     """What rxcql uses of :class:`cassandra.cluster.Session`."""
 
-    is_shutdown: bool
+    @property
+    def is_shutdown(self) -> bool: ...
 
     def execute_async(
         self, query: Any, parameters: Any = ..., *args: Any, **kwargs: Any

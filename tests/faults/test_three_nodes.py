@@ -14,14 +14,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.query import SimpleStatement
+from cassandra.cqltypes import Int32Type
+from cassandra.query import BatchStatement, SimpleStatement
 from rxcql_dev import cassandra_cluster, cassandra_server
 from rxcql_dev.cassandra_server import NodeSpec
 
+import rxcql
 from rxcql.testing import RecordingObserver
 
 from .support import failures, fault_after, inserts, payload, run
@@ -31,6 +34,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.slow]
 ROWS = 20_000
 STOP_AFTER = 5_000
 VICTIM = 2  # node3: not the seed
+BATCHED_ROWS = 3_000
 
 
 @dataclass
@@ -78,6 +82,75 @@ def quorum_session(three_nodes: ThreeNodes) -> Iterator[Session]:
     try:
         yield session
     finally:
+        cluster.shutdown()
+
+
+@pytest.mark.parametrize("replication_factor", [3, 1])
+def test_replica_batches_hold_rows_of_one_replica_set(
+    three_nodes: ThreeNodes, replication_factor: int
+) -> None:
+    # Runs before the test below, which stops node3 (pytest keeps the file's order).
+    cluster = Cluster(
+        contact_points=[spec.contact_point for spec in three_nodes.specs], protocol_version=5
+    )
+    session = cluster.connect()
+    keyspace = f"rxcql_batch_{uuid.uuid4().hex[:8]}"
+    try:
+        session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            f"{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
+        )
+        session.set_keyspace(keyspace)
+        session.execute("CREATE TABLE rows (id int PRIMARY KEY, payload text)")
+        insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
+        token_map = cluster.metadata.token_map
+        sent: list[list[int]] = []
+
+        class Recording:
+            cluster = session.cluster
+            is_shutdown = False
+
+            def execute_async(self, query: Any, parameters: Any = None, **kwargs: Any) -> Any:
+                if isinstance(query, BatchStatement):
+                    sent.append(
+                        [
+                            Int32Type.deserialize(values[0], 5)
+                            for _, _, values in query._statements_and_parameters
+                        ]
+                    )
+                return session.execute_async(query, parameters, **kwargs)
+
+        # Three JVMs share two cores here: a few batches in flight, not the default 100 (which
+        # the nodes answer with server-side write timeouts at RF 3).
+        results = rxcql.execute_concurrent_with_args(
+            Recording(),
+            insert,
+            [(i, payload(i)) for i in range(BATCHED_ROWS)],
+            concurrency=4,
+            batch="replica",
+        )
+        assert all(ok for ok, _ in results)
+        replica_sets = {
+            i: frozenset(
+                token_map.get_replicas(
+                    keyspace, token_map.token_class.from_key(Int32Type.serialize(i, 5))
+                )
+            )
+            for i in range(BATCHED_ROWS)
+        }
+        assert len(set(replica_sets.values())) == (1 if replication_factor == 3 else 3)
+        assert sum(len(ids) for ids in sent) >= BATCHED_ROWS - 3 * 32  # nearly all went in batches
+        for ids in sent:
+            assert len({replica_sets[i] for i in ids}) == 1
+        stored = {
+            row.id: row.payload
+            for row in session.execute(
+                SimpleStatement("SELECT id, payload FROM rows", fetch_size=5_000)
+            )
+        }
+        assert stored == {i: payload(i) for i in range(BATCHED_ROWS)}
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()
 
 

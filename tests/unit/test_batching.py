@@ -8,7 +8,9 @@ with a Murmur3 ring whose ranges belong to a few replica sets.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import tracemalloc
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -372,3 +374,42 @@ def test_property_one_result_per_statement_in_place(
         assert len(rows) <= batch_size
         pairs = [(k, c) for _, k, c in rows]
         assert len(pairs) == len(set(pairs))
+
+
+def test_memory_does_not_grow_with_the_input_length_when_batching() -> None:
+    def peak(n: int) -> int:
+        with fake("sync", FakeTokenMap(3)) as session:
+            gc.collect()
+            tracemalloc.start()
+            observer = RecordingObserver(keep=False)
+            rxcql.execute(session, inserts(n), concurrency=8, batch="replica").subscribe(observer)
+            observer.wait(120)
+            _, top = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert observer.count == n
+            return int(top)
+
+    # Past the first collections the peak is flat; what it holds is garbage of the fake's
+    # futures and batches awaiting the cyclic collector (after gc.collect() ~2 KB remain).
+    small, large = peak(20_000), peak(80_000)
+    assert large < small + 1024 * 1024, (small, large)
+
+
+def test_a_paused_consumer_holds_the_pulling_of_a_million_statements_at_the_window() -> None:
+    with fake("thread", FakeTokenMap(3)) as session:
+        statements = inserts(1_000_000)
+        results = rxcql.iterate(
+            rxcql.execute(session, statements, concurrency=8, batch="replica", batch_size=16)
+        )
+        taken = [next(results) for _ in range(100)]  # then the consumer pauses
+        assert session.wait_idle(timeout=10)
+        run = results.run
+        assert run is not None
+        stats = run.statistics()
+        window = 2 * 8 * 16
+        assert stats.issued <= window + len(taken)
+        assert stats.ahead <= window
+        assert stats.max_ahead <= window
+        results.close()
+    remaining = sum(1 for _ in statements)
+    assert remaining >= 1_000_000 - window - len(taken)
