@@ -140,6 +140,9 @@ def execute_concurrent(
             issued only within a window of ``2 * concurrency`` ahead of the loop reading it, and
             closing or dropping the iterator stops the issuing.
         execution_profile: passed to ``session.execute_async``.
+        **extensions: rxcql's keyword-only extensions, whose defaults keep the driver's
+            behaviour: ``batch``, ``batch_size`` and ``batch_bytes``, grouped batching of writes
+            as for :func:`rxcql.execute` (``batch=None``: one request per statement).
 
     Returns:
         A list of the driver's ``ExecutionResult`` tuples in input order (the list position is

@@ -827,6 +827,16 @@ def execute(
             driver's IO thread, sometimes a consumer's thread as it grants demand; keep it short.
             If it raises, the error is logged and reporting stops.
         progress_interval: seconds between progress reports.
+        batch: ``None`` (one request per statement, the default), ``"partition"`` (writes of one
+            table and partition share UNLOGGED batches) or ``"replica"`` (writes whose
+            partitions have the same replica set share batches, through the driver's token
+            map; without one it groups by partition and says so once in the log). Only
+            INSERT/UPDATE/DELETE of prepared statements without ``IF`` are batched; the rest
+            runs alone. ``concurrency`` then counts requests (a batch is one); the window still
+            counts statements (default ``2 * concurrency * batch_size``). See docs/bulk.md.
+        batch_size: the most statements in one batch (default 32).
+        batch_bytes: the most bytes of bound values in one batch (default 32 KiB, under the
+            server's 50 KiB ``batch_size_fail_threshold``); a bigger statement runs alone.
 
     Returns:
         An :class:`ExecuteObservable` emitting one :class:`~rxcql.ExecutionResult` per
@@ -836,7 +846,8 @@ def execute(
         TypeError: (immediately) a session without ``execute_async``, a non-iterable input, or a
             wrong type for a knob.
         ValueError: (immediately) ``concurrency <= 0``, ``window < concurrency``,
-            ``max_rate <= 0`` or a ``max_errors`` out of range.
+            ``max_rate <= 0``, a ``max_errors`` out of range, an unknown ``batch`` mode or a
+            ``batch_size`` / ``batch_bytes`` that is not positive.
         Exception: (as ``on_error``) the driver's own exception, with
             ``raise_on_first_error=True``. Each ``on_error`` below comes after the results of
             the statements issued before it.

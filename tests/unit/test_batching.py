@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import reactivex
 from cassandra import InvalidRequest, WriteTimeout, WriteType
 from cassandra.cqltypes import CounterColumnType, LongType, UTF8Type
 from cassandra.metadata import Murmur3Token
@@ -26,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rxcql
+from rxcql import operators as cql_ops
 from rxcql._batching import BATCH_MODES, BatchMode
 from rxcql.testing import FakeSession, Mode, RecordingObserver
 
@@ -413,3 +415,18 @@ def test_a_paused_consumer_holds_the_pulling_of_a_million_statements_at_the_wind
         results.close()
     remaining = sum(1 for _ in statements)
     assert remaining >= 1_000_000 - window - len(taken)
+
+
+def test_the_operator_batches_what_an_observable_pushes() -> None:
+    recorder = Recorder()
+    with fake("thread", FakeTokenMap(1), fail=recorder) as session:
+        observer = RecordingObserver()
+        reactivex.from_iterable([(k, k, "v") for k in range(500)]).pipe(
+            cql_ops.execute(session, INSERT, batch="replica", batch_size=25)
+        ).subscribe(observer)
+        observer.wait(30)
+    assert observer.completed, observer.error
+    assert [r.index for r in observer.items] == list(range(500))
+    assert all(r.success for r in observer.items)
+    assert len(recorder.requests) < 500
+    assert max(len(rows) for rows in recorder.requests) <= 25
