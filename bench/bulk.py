@@ -98,10 +98,6 @@ def batched_key(mode: str, consumer: str, size: int) -> str:
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def parameters(i: int) -> tuple[int, str]:
-    return insert_parameters(i)
-
-
 def check_insert(future: Any, rows: Any, i: int) -> bool:
     """The key bound to a request of one row is statement ``i``'s (8 bytes: bigint). A batch's
     result is shared by its rows; those are checked by reading the table back."""
@@ -216,7 +212,7 @@ def batch_support(session: Any, statement: Any, mode: str) -> str:
 
 
 def _java(
-    lib: Path | None,
+    lib: Path,
     host: str,
     port: int,
     in_flight: int,
@@ -225,7 +221,6 @@ def _java(
     echo: Callable[[str], None],
 ) -> RunFn:
     def run(w: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
-        assert lib is not None  # unavailable otherwise
         got = java.run_loader(
             lib,
             host=host,
@@ -246,6 +241,10 @@ def _java(
         return Measured(got.wall, got.cpu)
 
     return run
+
+
+def _not_run(w: Workload, items: Iterable[tuple[Any, Any]]) -> Outcome:
+    raise RuntimeError("an unavailable contender was run")
 
 
 def contenders(settings: Settings, node: Node, echo: Callable[[str], None]) -> list[Contender]:
@@ -314,16 +313,11 @@ def contenders(settings: Settings, node: Node, echo: Callable[[str], None]) -> l
             JAVA_BATCH,
         ),
     ):
-        out.append(
-            Contender(
-                key,
-                label,
-                DRIVER_LIST,
-                _java(lib, host, port, in_flight, batch, settings.java_warmup, echo),
-                available=lib is not None,
-                reason=reason,
-            )
-        )
+        if lib is None:
+            out.append(Contender(key, label, DRIVER_LIST, _not_run, False, reason))
+            continue
+        run = _java(lib, host, port, in_flight, batch, settings.java_warmup, echo)
+        out.append(Contender(key, label, DRIVER_LIST, run))
     return out
 
 
@@ -355,7 +349,7 @@ def run(settings: Settings, node: Node, echo: Callable[[str], None], part: dict[
         node.insert_bulk,
         settings.n,
         settings.batch_concurrency,
-        parameters,
+        insert_parameters,
         check_insert,
         before=spot.before,
         after=spot.after,

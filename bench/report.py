@@ -686,7 +686,11 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             "mode and requests in flight) are excluded: the figures are the timed pass after "
             "them, measured by the loader itself. The batched rxcql contenders run at "
             f"concurrency {bulk.get('batch_concurrency')} (requests in flight; a batch is one "
-            "request). Every run is checked: the Python contenders' results as in part 2 (a "
+            'request). Every row of `kv_bulk` is a partition of its own, so `batch="partition"` '
+            "finds nothing to group here and sends one request per row (at that concurrency): "
+            "its rows show what the grouping stage costs when it cannot help; "
+            '`batch="replica"` groups rows by replica set (one node: all of them). '
+            "Every run is checked: the Python contenders' results as in part 2 (a "
             "batch's result is shared by its rows), the Java loader's count of failed requests, "
             f"for every contender the table: a random sample of {bulk.get('spot_check', 0):,} keys "
             "is deleted before the run and read back after it, every row holding its value.",
