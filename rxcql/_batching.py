@@ -237,7 +237,6 @@ class Batcher:
 
     def __init__(self, session: Any, mode: BatchMode, batch_size: int, batch_bytes: int) -> None:
         self._session = session
-        self._mode = mode
         self._max = batch_size
         self._max_bytes = batch_bytes
         self._groups: dict[Any, _Group] = {}
@@ -251,14 +250,12 @@ class Batcher:
     def add(self, index: int, statement: Any, parameters: Any) -> None:
         """Take one pulled statement. Raises what binding raises (the statement's failure)."""
         if isinstance(statement, PreparedStatement):
-            bound = statement.bind(parameters)
-        elif isinstance(statement, BoundStatement):
-            bound = statement
-        else:
-            self.held += 1
+            statement, parameters = statement.bind(parameters), None
+        self.held += 1
+        if not isinstance(statement, BoundStatement):
             self._alone(index, statement, parameters, _is_write(statement))
             return
-        self.held += 1
+        bound = statement
         shape = self._shape_of(bound.prepared_statement)
         routing_key = bound.routing_key if shape.batchable else None
         if routing_key is None:
@@ -313,11 +310,6 @@ class Batcher:
         for request in reversed(alone):
             self._ready.appendleft(request)
         self.held += len(alone)
-
-    def clear(self) -> None:
-        self._groups.clear()
-        self._ready.clear()
-        self.held = 0
 
     # -- internals ---------------------------------------------------------------------------
 

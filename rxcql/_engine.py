@@ -427,7 +427,8 @@ class _Run(RunSkeleton):
         (a push source with nothing buffered yet) does not."""
         with self._lock:
             self._issued -= credits
-            self._in_flight -= credits
+            if self._batcher is None:  # batched runs reserve the window's room only, no slots
+                self._in_flight -= credits
             if reason is not EMPTY:
                 self._input_done = True
                 if self._input_error is None:
@@ -565,10 +566,10 @@ class _BatchRun(_Run):
             try:
                 pulled = self._pull()
             except Exception as exc:
-                self._give_back_room(credits, exc)
+                self._give_back(credits, exc)
                 break
             if pulled is END or pulled is EMPTY:
-                self._give_back_room(credits, None if pulled is END else EMPTY)
+                self._give_back(credits, None if pulled is END else EMPTY)
                 starved = pulled is EMPTY
                 break
             credits -= 1
@@ -643,14 +644,6 @@ class _BatchRun(_Run):
             while (other := batcher.take(True)) is not None:
                 held.extend(other.indexes)
             self._complete_requests([(i, False, closed) for i in held], 1)
-
-    def _give_back_room(self, credits: int, reason: Any) -> None:
-        with self._lock:
-            self._issued -= credits
-            if reason is not EMPTY:
-                self._input_done = True
-                if self._input_error is None:
-                    self._input_error = reason
 
     # -- completions: one request, one or many statements -----------------------------------
 
