@@ -27,6 +27,7 @@ from ._errors import SessionClosedError as SessionClosedError
 from ._errors import TooManyErrorsError as TooManyErrorsError
 from ._future import from_response_future as from_response_future
 from ._results import ExecutionResult as ExecutionResult
+from ._retry import Retry as Retry
 from ._rows import Page as Page
 from ._rows import RowsObservable as RowsObservable
 from ._rows import stream_rows as stream_rows
@@ -45,6 +46,7 @@ __all__ = [
     "Progress",
     "ReorderError",
     "ResultIterator",
+    "Retry",
     "RowsObservable",
     "RunStatistics",
     "RxcqlError",

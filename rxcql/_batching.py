@@ -121,6 +121,8 @@ class Request:
     timestamp: int | None = None
     #: Whether a failure of the whole batch may be retried statement by statement.
     batched: bool = False
+    #: Attempts so far (retries, see :mod:`rxcql._retry`).
+    attempts: int = 1
 
     def statement(self) -> tuple[Any, Any]:
         """What to hand to ``execute_async``: the one statement, or an UNLOGGED (or COUNTER)
@@ -146,6 +148,12 @@ class Request:
     def with_timestamp(self, timestamp: int | None) -> Request:
         return Request(self.indexes, self.items, self.counter, timestamp, self.batched)
 
+    def again(self, timestamp: int | None) -> Request:
+        """The next attempt of this request, with the client timestamp of its first one."""
+        return Request(
+            self.indexes, self.items, self.counter, timestamp, self.batched, self.attempts + 1
+        )
+
     def before(self, index: int) -> Request | None:
         """Only the statements before input position ``index`` (None if there are none)."""
         if self.indexes[-1] < index:
@@ -159,6 +167,7 @@ class Request:
             self.counter,
             self.timestamp,
             self.batched and len(kept) > 1,
+            self.attempts,
         )
 
 
@@ -235,8 +244,12 @@ class Batcher:
     """Groups a run's statements into requests. Used by one thread at a time (the run's drain
     loop); holds at most the statements pulled and not yet sent, which the window bounds."""
 
-    def __init__(self, session: Any, mode: BatchMode, batch_size: int, batch_bytes: int) -> None:
+    def __init__(
+        self, session: Any, mode: BatchMode | None, batch_size: int, batch_bytes: int
+    ) -> None:
         self._session = session
+        #: None: no grouping, every statement its own request (a run with retries only).
+        self._grouping = mode is not None
         self._max = batch_size
         self._max_bytes = batch_bytes
         self._groups: dict[Any, _Group] = {}
@@ -249,6 +262,10 @@ class Batcher:
 
     def add(self, index: int, statement: Any, parameters: Any) -> None:
         """Take one pulled statement. Raises what binding raises (the statement's failure)."""
+        if not self._grouping:
+            self.held += 1
+            self._ready.append(Request([index], [(statement, parameters)]))
+            return
         if isinstance(statement, PreparedStatement):
             statement, parameters = statement.bind(parameters), None
         self.held += 1

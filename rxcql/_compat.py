@@ -142,7 +142,8 @@ def execute_concurrent(
         execution_profile: passed to ``session.execute_async``.
         **extensions: rxcql's keyword-only extensions, whose defaults keep the driver's
             behaviour: ``batch``, ``batch_size`` and ``batch_bytes``, grouped batching of writes
-            as for :func:`rxcql.execute` (``batch=None``: one request per statement).
+            as for :func:`rxcql.execute` (``batch=None``: one request per statement), and
+            ``retry`` (retries with backoff, default None: none).
 
     Returns:
         A list of the driver's ``ExecutionResult`` tuples in input order (the list position is

@@ -25,6 +25,8 @@ class Progress:
         delivered: results handed to the consumer.
         elapsed: seconds since the run started.
         done: True for the last report of a run (sent when the stream ends).
+        retries: requests sent again so far (``retry=``; a batch counts once).
+        waiting: statements waiting now for a retry.
     """
 
     issued: int
@@ -34,6 +36,8 @@ class Progress:
     delivered: int
     elapsed: float
     done: bool = False
+    retries: int = 0
+    waiting: int = 0
 
     @property
     def rate(self) -> float:

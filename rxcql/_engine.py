@@ -35,7 +35,9 @@ result straight through, and everything the loop needs is looked up once per run
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -61,6 +63,7 @@ from ._options import (
 )
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import DriverExecutionResult, ExecutionResult
+from ._retry import RetryTimer, timer_factory
 from ._skeleton import DemandShell, RunSkeleton
 from ._source import EMPTY, END, IterableSource, PushSource
 from ._types import SessionLike
@@ -137,7 +140,7 @@ class _Run(RunSkeleton):
             OrderedBuffer[DriverExecutionResult] | ArrivalBuffer[DriverExecutionResult]
         ) = OrderedBuffer() if options.ordered else ArrivalBuffer()
         self._on_stop = on_stop
-        #: The grouping stage of a batched run (_BatchRun); None: one request per statement.
+        #: The grouping stage of a batched run (_RequestRun); None: one request per statement.
         self._batcher: Batcher | None = None
         self._issued = 0
         self._in_flight = 0
@@ -349,7 +352,7 @@ class _Run(RunSkeleton):
                             return
 
                 if batcher is not None:
-                    # Source, grouping and bounded flat-map stages with batching (_BatchRun).
+                    # Source, grouping and bounded flat-map stages with batching (_RequestRun).
                     starved = self._issue_batched(credits, first)
                     credits = 0
                 # Source and bounded flat-map stage: one statement per reserved credit, each mapped
@@ -420,7 +423,7 @@ class _Run(RunSkeleton):
             self._crashed(exc, "engine")
 
     def _issue_batched(self, credits: int, first: int) -> bool:
-        raise NotImplementedError  # _BatchRun
+        raise NotImplementedError  # _RequestRun
 
     def _give_back(self, credits: int, reason: Any) -> None:
         """Return unused reserved credits; ``reason`` None or an error ends the input, EMPTY
@@ -494,25 +497,48 @@ class _Run(RunSkeleton):
 _REFUSED = (InvalidRequest, Unauthorized)
 
 
-class _BatchRun(_Run):
-    """A run with grouped batching (``batch="partition"`` or ``"replica"``).
+class _RequestRun(_Run):
+    """A run of requests: with grouped batching (``batch="partition"`` or ``"replica"``),
+    retries (``retry=``), or both.
 
     The same drain loop, credits and reorder stage as :class:`_Run`, with the grouping stage
-    (:class:`~rxcql._batching.Batcher`) between the source and the flat-map: a pass pulls as many
-    statements as the window allows into the batcher, then sends as many requests (batches or
-    single statements) as there are free concurrency slots. ``concurrency`` and ``in_flight``
-    count requests; ``issued`` and the window count statements.
+    (:class:`~rxcql._batching.Batcher`, a pass-through without ``batch=``) between the source
+    and the flat-map: a pass pulls as many statements as the window allows into the batcher,
+    then sends as many requests (batches or single statements) as there are free concurrency
+    slots. ``concurrency`` and ``in_flight`` count requests; ``issued`` and the window count
+    statements. A request that failed with an error that may pass waits for its retry on the
+    run's one timer (:class:`~rxcql._retry.RetryTimer`), keeping its slot and window place.
     """
 
-    __slots__ = ("_done", "_failed_at", "_resend", "_warnings")
+    __slots__ = (
+        "_done",
+        "_due",
+        "_failed_at",
+        "_resend",
+        "_retry",
+        "_retry_timer",
+        "_rng",
+        "_waiting",
+        "_warnings",
+        "retries",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options: Options = args[3]
-        assert options.batch is not None
         self._batcher = Batcher(
             self._session, options.batch, options.batch_size, options.batch_bytes
         )
+        self._retry = options.retry
+        create_timer, clock = timer_factory(self._session)
+        self._retry_timer = RetryTimer(create_timer, clock, self._retries_due)
+        self._rng = random.Random()
+        #: Requests whose retry is due (filled on the timer's thread, sent by the drain loop;
+        #: each still holds the concurrency slot of its failed attempt).
+        self._due: deque[Request] = deque()
+        #: Requests sent again so far, and statements waiting for a retry now.
+        self.retries = 0
+        self._waiting = 0
         #: Statements with a result so far (``completed``: in_flight counts requests here).
         self._done = 0
         #: With raise_on_first_error: the first failed index (held statements after it are
@@ -521,7 +547,7 @@ class _BatchRun(_Run):
         #: Requests of refused batches, to send again one by one (filled on the IO thread, taken
         #: by the drain loop, which alone uses the batcher).
         self._resend: deque[Request] = deque()
-        self._warnings = BatchWarnings()
+        self._warnings = BatchWarnings() if options.batch is not None else None
 
     @property
     def completed(self) -> int:
@@ -561,6 +587,9 @@ class _BatchRun(_Run):
         resend = self._resend
         if resend:
             batcher.resend_alone([resend.popleft() for _ in range(len(resend))])
+        due = self._due
+        while due:
+            self._send_retry(due.popleft())
         index = first
         while credits:
             try:
@@ -609,6 +638,33 @@ class _BatchRun(_Run):
                 self.max_in_flight = self._in_flight
         return starved
 
+    def _send_retry(self, request: Request) -> None:
+        """Send a request whose retry is due; it still holds its concurrency slot."""
+        if self._stop_issuing and self._failed_at >= 0:
+            kept = request.before(self._failed_at)
+            if kept is None:
+                self._complete_requests([], 1)  # never sent again: give its slot back
+                return
+            request = kept
+        with self._lock:
+            self.retries += 1
+        self._send(request)
+
+    def _retries_due(self, requests: list[Request]) -> None:
+        """On the timer's thread: these retries are due; the drain loop sends them."""
+        with self._lock:
+            if self._terminated:
+                return
+            self._due.extend(requests)
+            self._waiting -= sum(len(r.indexes) for r in requests)
+            self._wip += 1
+            if self._wip != 1:
+                return
+            ready = self._buffer.take_ready() if self._buffer.pending else NONE_READY
+            credits = self._reserve()
+            first = self._issued - credits
+        self._drain(ready, credits, first)
+
     def _send(self, request: Request) -> None:
         try:
             statement, parameters = request.statement()
@@ -653,17 +709,34 @@ class _BatchRun(_Run):
         except Exception as exc:
             self._on_request_failure(exc, future, request)
             return
-        if request.batched:
+        if request.batched and self._warnings is not None:
             self._warnings.seen(future)
         self._complete_requests([(i, True, value) for i in request.indexes], 1)
 
     def _on_request_failure(self, exc: Any, future: Any, request: Request) -> None:
         detach(future)
+        timestamp = request.timestamp or request_timestamp(future)
         if request.batched and isinstance(exc, _REFUSED):
             # Refused as a whole, so nothing of it was applied: each statement again, alone,
             # with the batch's client timestamp (its place in the order of writes).
-            self._resend.append(request.with_timestamp(request_timestamp(future)))
+            self._resend.append(request.with_timestamp(timestamp))
             self._complete_requests([], 1)
+            return
+        retry = self._retry
+        if (
+            retry is not None
+            and request.attempts < retry.attempts
+            and retry.allows(exc, [statement for statement, _ in request.items])
+            and not session_closed(self._session)
+        ):
+            with self._lock:
+                if self._terminated:
+                    return
+                self._waiting += len(request.indexes)
+            # The slot and the window place stay taken while it waits: retries slow the run
+            # down instead of piling up. Same client timestamp: an older write cannot win.
+            delay = retry.delay(request.attempts, self._rng)
+            self._retry_timer.schedule(request.again(timestamp), delay)
             return
         self._complete_requests([(i, False, exc) for i in request.indexes], 1)
 
@@ -701,7 +774,13 @@ class _BatchRun(_Run):
 
     def _release(self) -> None:
         super()._release()
-        self._warnings.close()
+        self._retry_timer.close()
+        if self._warnings is not None:
+            self._warnings.close()
+
+    def snapshot(self, done: bool = False) -> Progress:
+        progress = super().snapshot(done)
+        return dataclasses.replace(progress, retries=self.retries, waiting=self._waiting)
 
 
 #: What an :class:`ExecuteObservable` emits: rxcql's :class:`~rxcql.ExecutionResult` (from
@@ -747,7 +826,8 @@ class ExecuteObservable(DemandShell[_R_co]):
         return ack_interval(self._options.window, self._options.concurrency)
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> _Run:
-        run_type = _Run if self._options.batch is None else _BatchRun
+        plain = self._options.batch is None and self._options.retry is None
+        run_type = _Run if plain else _RequestRun
         return run_type(
             self._session,
             self._make_source(),
@@ -830,6 +910,12 @@ def execute(
         batch_size: the most statements in one batch (default 32).
         batch_bytes: the most bytes of bound values in one batch (default 32 KiB, under the
             server's 50 KiB ``batch_size_fail_threshold``); a bigger statement runs alone.
+        retry: None (no retries by rxcql, the default), a :class:`~rxcql.Retry`, or an int
+            (``Retry(attempts=n)``): statements that failed with an error that may pass
+            (timeouts, ``Unavailable``, ``Overloaded``, ...) are sent again after a backoff,
+            keeping their concurrency slot, window place and client timestamp; only idempotent
+            ones by default. Each still yields one result, its last outcome. See
+            docs/retries.md.
 
     Returns:
         An :class:`ExecuteObservable` emitting one :class:`~rxcql.ExecutionResult` per

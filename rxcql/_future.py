@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 import reactivex
-from cassandra.cluster import _NOT_SET, ResponseFuture, ResultSet, Session
+from cassandra.cluster import _NOT_SET, ResponseFuture, ResultSet
 from cassandra.connection import Timer
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -94,15 +94,19 @@ def execute_with_timestamp(
     of writes its first attempt had (the driver's own retries re-send the same message, and so
     the same timestamp; a new ``execute_async`` would stamp it later than statements sent
     meanwhile, and an older write would win). These are the steps of the driver's
-    ``Session.execute_async`` with the timestamp set before the request is sent; a session
-    without them (a fake) gets a plain ``execute_async``."""
+    ``Session.execute_async`` with the timestamp set before the request is sent, on the driver's
+    ``Session`` or anything that offers the same steps (a wrapper that delegates them); a
+    session without them (a fake) gets a plain ``execute_async``."""
     create = getattr(session, "_create_response_future", None)
-    if timestamp is None or create is None or not isinstance(session, Session):
+    on_request = getattr(session, "_on_request", None)
+    if timestamp is None or not callable(create) or not callable(on_request):
         return session.execute_async(statement, parameters, execution_profile=execution_profile)
     future = create(statement, parameters, False, None, _NOT_SET, execution_profile)
+    if not isinstance(future, ResponseFuture):  # a look-alike (a Mock): it is not sent
+        return session.execute_async(statement, parameters, execution_profile=execution_profile)
     future.message.timestamp = timestamp
     future._protocol_handler = session.client_protocol_handler
-    session._on_request(future)
+    on_request(future)
     future.send_request()
     return future
 

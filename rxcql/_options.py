@@ -15,6 +15,7 @@ from reactivex import abc
 
 from ._batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_SIZE, BatchMode, check_batch_knobs
 from ._controls import ErrorBudget, ProgressCallback
+from ._retry import Retry, as_retry
 
 
 class RunKeywords(TypedDict, total=False):
@@ -34,6 +35,7 @@ class RunKeywords(TypedDict, total=False):
     batch: BatchMode | None
     batch_size: int
     batch_bytes: int
+    retry: Retry | int | None
 
 
 class Extensions(TypedDict, total=False):
@@ -43,6 +45,7 @@ class Extensions(TypedDict, total=False):
     batch: BatchMode | None
     batch_size: int
     batch_bytes: int
+    retry: Retry | int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +72,11 @@ class Options:
     batch: BatchMode | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_bytes: int = DEFAULT_BATCH_BYTES
+    #: Retries with backoff (see :mod:`rxcql._retry`); an int is ``Retry(attempts=n)``.
+    retry: Retry | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "retry", as_retry(self.retry))
         check_batch_knobs(self.batch, self.batch_size, self.batch_bytes)  # the window uses them
         concurrency = self.concurrency
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):

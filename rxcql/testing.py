@@ -214,6 +214,10 @@ class FakeSession:
         rows: ``rows(statement, parameters)`` gives a statement's rows (default ``[parameters]``).
         pages: ``pages(statement, parameters)`` gives a list of pages of rows, for paging tests.
         seed: seed of the ``"random"`` order.
+        clock: ``"manual"``: the session offers ``create_timer`` and ``clock`` (which rxcql's
+            retries use instead of the driver's timers) on a clock that only :meth:`advance`
+            moves, so tests drive backoff without sleeping; :attr:`timer_delays` records every
+            timer asked for. ``"real"`` (default): neither is offered.
         hold: ``hold(index)`` true keeps that statement's future in :attr:`held`, incomplete,
             until :meth:`release` (e.g. a slow statement 0, for head-of-line blocking).
 
@@ -235,6 +239,7 @@ class FakeSession:
         pages: Callable[[Any, Any], Sequence[list[Any]]] | None = None,
         seed: int | None = 0,
         hold: Callable[[int], bool] | None = None,
+        clock: Literal["real", "manual"] = "real",
     ) -> None:
         if mode not in ("thread", "sync", "manual"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -272,6 +277,42 @@ class FakeSession:
         for thread in self._threads:
             thread.start()
         self._executor: ThreadPoolExecutor | None = None
+        #: The manual clock's time, its pending timers and every delay asked for.
+        self.now = 0.0
+        self.timer_delays: list[float] = []
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        if clock == "manual":
+            self.create_timer = self._create_timer
+            self.clock = self._clock
+        elif clock != "real":
+            raise ValueError(f"unknown clock {clock!r}")
+
+    # -- the manual clock --------------------------------------------------------------------
+
+    def _create_timer(self, delay: float, callback: Callable[[], None]) -> None:
+        with self._cond:
+            self.timer_delays.append(delay)
+            heapq.heappush(self._timers, (self.now + delay, next(self._seq), callback))
+
+    def _clock(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> int:
+        """Move the manual clock on and run the timers that came due, on this thread.
+
+        Returns:
+            How many timers fired.
+        """
+        with self._cond:
+            self.now += seconds
+        fired = 0
+        while True:
+            with self._cond:
+                if not self._timers or self._timers[0][0] > self.now:
+                    return fired
+                _, _, callback = heapq.heappop(self._timers)
+            callback()
+            fired += 1
 
     # -- the driver's API -------------------------------------------------------------------
 

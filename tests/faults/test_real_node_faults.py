@@ -23,6 +23,7 @@ from cassandra.query import SimpleStatement
 from rxcql_dev import cassandra_cluster, cassandra_server
 from rxcql_dev.cassandra_server import NodeSpec
 
+import rxcql
 from rxcql.testing import RecordingObserver
 
 from .support import failures, fault_after, inserts, payload, run
@@ -34,6 +35,7 @@ ROWS = 100_000
 PAUSE_AFTER = 30_000
 PAUSE_SECONDS = 5.0
 REQUEST_TIMEOUT = 2.0
+RETRIED_PAUSE_SECONDS = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,52 @@ def test_a_paused_node_gives_timeouts_in_place_and_every_success_is_stored(
     assert [session.execute(lookup, (i,)).one().payload for i in sample] == [
         payload(i) for i in sample
     ]
+
+
+@pytest.mark.timeout(900)
+def test_with_retries_a_paused_node_costs_time_and_no_row(
+    scratch_node: NodeSpec, scratch_session: Session
+) -> None:
+    session = scratch_session
+    insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
+    insert.is_idempotent = True
+    paused: dict[str, float] = {}
+
+    def pause_then_resume(observer: RecordingObserver) -> None:
+        try:
+            cassandra_server.pause_node(scratch_node)
+            paused["at"] = observer.count
+            time.sleep(RETRIED_PAUSE_SECONDS)  # the fault lasts this long
+        finally:
+            cassandra_server.resume_node(scratch_node)
+
+    reports: list[rxcql.Progress] = []
+    began = time.monotonic()
+    try:
+        with fault_after(PAUSE_AFTER, pause_then_resume, join=60) as observer:
+            run(
+                session,
+                inserts(insert, ROWS),
+                observer=observer,
+                timeout=600,
+                concurrency=100,
+                raise_on_first_error=False,
+                retry=rxcql.Retry(attempts=8),
+                progress=reports.append,
+            )
+    finally:
+        cassandra_server.resume_node(scratch_node)
+    run_seconds = time.monotonic() - began
+
+    assert observer.completed, observer.error
+    assert [r.index for r in observer.items] == list(range(ROWS))
+    print(
+        f"\npaused node with retries: {ROWS} inserts in {run_seconds:.1f} s; paused after "
+        f"{paused.get('at')} results for {RETRIED_PAUSE_SECONDS:.0f} s; "
+        f"{reports[-1].retries} retries"
+    )
+    assert failures(observer) == {}
+    assert reports[-1].retries > 0  # the pause was felt, and retried
+    select = SimpleStatement("SELECT id, payload FROM rows", fetch_size=5_000)
+    stored = {row.id: row.payload for row in session.execute(select, timeout=120)}
+    assert stored == {i: payload(i) for i in range(ROWS)}

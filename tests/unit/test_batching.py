@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import reactivex
-from cassandra import InvalidRequest, WriteTimeout, WriteType
+from cassandra import ConsistencyLevel, InvalidRequest, Unavailable, WriteTimeout, WriteType
 from cassandra.cqltypes import CounterColumnType, LongType, UTF8Type
 from cassandra.metadata import Murmur3Token
 from cassandra.murmur3 import murmur3
@@ -433,3 +433,39 @@ def test_the_operator_batches_what_an_observable_pushes() -> None:
     assert [r.index for r in observer.items] == list(range(500))
     assert all(r.success for r in observer.items)
     assert [len(rows) for rows in recorder.requests] == [1] + [25] * 19 + [24]
+
+
+def test_a_retried_batch_keeps_its_statements_in_place() -> None:
+    unavailable: BaseException = Unavailable(
+        "no replicas", consistency=ConsistencyLevel.ONE, required_replicas=1
+    )
+    failed: set[tuple[tuple[int, ...], ...]] = set()
+
+    def fail_once(index: int, statement: Any, parameters: Any) -> BaseException | None:
+        rows = tuple(statement_rows(statement))
+        if rows in failed or rows[0][1] % 20:  # every other batch of ten fails once
+            return None
+        failed.add(rows)
+        return unavailable
+
+    idempotent = prepared(
+        INSERT.query_string, [(c.name, c.type) for c in INSERT.column_metadata], [0]
+    )
+    idempotent.is_idempotent = True
+    with fake("sync", FakeTokenMap(1), fail=fail_once, clock="manual") as session:
+        observer = RecordingObserver()
+        rxcql.execute(
+            session,
+            [(idempotent, (i, i, "v")) for i in range(100)],
+            retry=3,
+            batch="replica",
+            batch_size=10,
+        ).subscribe(observer)
+        for _ in range(1_000):
+            if observer.completed or observer.error is not None:
+                break
+            session.advance(0.05)
+    assert observer.completed, observer.error
+    assert [r.index for r in observer.items] == list(range(100))
+    assert all(r.success for r in observer.items)
+    assert failed  # some batches were retried
