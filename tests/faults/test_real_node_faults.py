@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from cassandra import OperationTimedOut, WriteTimeout
@@ -78,6 +78,24 @@ def scratch_session(scratch_node: NodeSpec) -> Iterator[Session]:
         cluster.shutdown()
 
 
+def pausing(
+    node: NodeSpec, seconds: float, paused: dict[str, float]
+) -> Callable[[RecordingObserver], None]:
+    """The fault: freeze ``node`` (SIGSTOP) for ``seconds``, noting in ``paused`` how many
+    results had arrived when it froze (``at``) and when it was resumed (``resumed_at``)."""
+
+    def pause_then_resume(observer: RecordingObserver) -> None:
+        try:
+            cassandra_server.pause_node(node)
+            paused["at"] = observer.count
+            time.sleep(seconds)  # the fault lasts this long
+        finally:
+            cassandra_server.resume_node(node)
+            paused["resumed_at"] = observer.count
+
+    return pause_then_resume
+
+
 @pytest.mark.timeout(900)
 def test_a_paused_node_gives_timeouts_in_place_and_every_success_is_stored(
     scratch_node: NodeSpec, scratch_session: Session
@@ -85,15 +103,7 @@ def test_a_paused_node_gives_timeouts_in_place_and_every_success_is_stored(
     session = scratch_session
     insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
     paused: dict[str, float] = {}
-
-    def pause_then_resume(observer: RecordingObserver) -> None:
-        try:
-            cassandra_server.pause_node(scratch_node)
-            paused["at"] = observer.count
-            time.sleep(PAUSE_SECONDS)  # the fault lasts this long
-        finally:
-            cassandra_server.resume_node(scratch_node)
-            paused["resumed_at"] = observer.count
+    pause_then_resume = pausing(scratch_node, PAUSE_SECONDS, paused)
 
     began = time.monotonic()
     try:
@@ -142,14 +152,7 @@ def test_with_retries_a_paused_node_costs_time_and_no_row(
     insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
     insert.is_idempotent = True
     paused: dict[str, float] = {}
-
-    def pause_then_resume(observer: RecordingObserver) -> None:
-        try:
-            cassandra_server.pause_node(scratch_node)
-            paused["at"] = observer.count
-            time.sleep(RETRIED_PAUSE_SECONDS)  # the fault lasts this long
-        finally:
-            cassandra_server.resume_node(scratch_node)
+    pause_then_resume = pausing(scratch_node, RETRIED_PAUSE_SECONDS, paused)
 
     reports: list[rxcql.Progress] = []
     began = time.monotonic()
