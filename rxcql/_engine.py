@@ -609,7 +609,7 @@ class _RequestRun(_Run):
             index += 1
         # Open batches go out unless more may still come this pass: only a rate limit that has
         # room left in the window holds them (until its timer wakes the loop).
-        flush = self._rate is None or self._stop_issuing or self._input_done
+        flush = self._rate is None or starved or self._stop_issuing or self._input_done
         if not flush:
             flush = self._limit - self._issued <= 0
         if not batcher.sendable(flush):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 import tracemalloc
 from collections.abc import Iterable, Iterator
 from types import SimpleNamespace
@@ -469,3 +470,21 @@ def test_a_retried_batch_keeps_its_statements_in_place() -> None:
     assert [r.index for r in observer.items] == list(range(100))
     assert all(r.success for r in observer.items)
     assert failed  # some batches were retried
+
+
+def test_with_a_rate_limit_a_push_sources_partial_batch_is_not_held_back() -> None:
+    # The source has nothing more ready: the open batch goes, though the upstream never ends.
+    from reactivex.subject import Subject
+
+    with fake("thread", FakeTokenMap(1)) as session:
+        upstream: Subject[Any] = Subject()
+        five = threading.Event()
+        observer = RecordingObserver(on_item=lambda _: five.set() if observer.count >= 5 else None)
+        upstream.pipe(cql_ops.execute(session, INSERT, batch="replica", max_rate=10_000)).subscribe(
+            observer
+        )
+        for k in range(5):
+            upstream.on_next((k, k, "v"))
+        assert five.wait(10), observer.count
+        assert [r.index for r in observer.items] == list(range(5))
+        upstream.on_completed()
