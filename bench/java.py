@@ -32,34 +32,17 @@ __all__ = [
 VERSION = "4.19.0"
 LOADER = Path(__file__).resolve().parent / "java" / "Loader.java"
 
-_POM = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>rxcql.local</groupId>
-  <artifactId>java-driver-classpath</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.cassandra</groupId>
-      <artifactId>java-driver-core</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
-
 
 class LoaderError(ToolError):
     """The Java driver's jars could not be fetched, or the loader failed."""
 
 
 def _driver_classpath(version: str) -> maven.Fetch:
-    return maven.Fetch(
-        label=f"java-driver-core {version} and its runtime dependencies",
-        directory=cache_root() / f"java-driver-{version}" / "lib",
-        arguments=("dependency:copy-dependencies", "-DincludeScope=runtime"),
-        pom=_POM.format(version=version),
+    return maven.runtime_classpath(
+        "org.apache.cassandra",
+        "java-driver-core",
+        version,
+        cache_root() / f"java-driver-{version}" / "lib",
     )
 
 

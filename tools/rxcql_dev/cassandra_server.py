@@ -156,30 +156,13 @@ def node_process(name: str, host: str, port: int, node_dir: Path) -> JvmProcess:
 # --------------------------------------------------------------------------------------------
 # Server jars from Maven Central
 
-_POM_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>rxcql.local</groupId>
-  <artifactId>cassandra-server-classpath</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.cassandra</groupId>
-      <artifactId>cassandra-all</artifactId>
-      <version>{version}</version>
-    </dependency>
-  </dependencies>
-</project>
-"""
-
 
 def _server_classpath(version: str) -> maven.Fetch:
-    return maven.Fetch(
-        label=f"cassandra-all {version} and its runtime dependencies",
-        directory=cache_root() / f"cassandra-{version}" / "lib",
-        arguments=("dependency:copy-dependencies", "-DincludeScope=runtime"),
-        pom=_POM_TEMPLATE.format(version=version),
+    return maven.runtime_classpath(
+        "org.apache.cassandra",
+        "cassandra-all",
+        version,
+        cache_root() / f"cassandra-{version}" / "lib",
     )
 
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from .jvm import Echo, ToolError, cache_root, default_echo, java17_or_none, locked
 
-__all__ = ["COMPLETE_MARKER", "Fetch", "ensure", "fetch"]
+__all__ = ["COMPLETE_MARKER", "Fetch", "ensure", "fetch", "runtime_classpath"]
 
 COMPLETE_MARKER = ".complete"
 
@@ -55,6 +55,35 @@ class Fetch:
     def cached(self) -> bool:
         """Whether a completed fetch left its jars in :attr:`directory`."""
         return (self.directory / COMPLETE_MARKER).is_file() and bool(self.jars())
+
+
+_CLASSPATH_POM = """<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>rxcql.local</groupId>
+  <artifactId>{artifact}-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>{group}</groupId>
+      <artifactId>{artifact}</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+
+def runtime_classpath(group: str, artifact: str, version: str, directory: Path) -> Fetch:
+    """The Fetch of an artifact with its runtime dependencies into ``directory`` (a throwaway
+    pom that depends on it, and ``dependency:copy-dependencies``)."""
+    return Fetch(
+        label=f"{artifact} {version} and its runtime dependencies",
+        directory=directory,
+        arguments=("dependency:copy-dependencies", "-DincludeScope=runtime"),
+        pom=_CLASSPATH_POM.format(group=group, artifact=artifact, version=version),
+    )
 
 
 def fetch(item: Fetch, error: type[ToolError] = ToolError) -> list[Path]:
