@@ -6,6 +6,7 @@ The engine is :func:`execute` (an ``Observable[ExecutionResult]``); the drop-in 
 
 from . import operators as operators
 from . import testing as testing
+from ._adaptive import AdaptiveConcurrency as AdaptiveConcurrency
 from ._compat import execute_concurrent as execute_concurrent
 from ._compat import execute_concurrent_async as execute_concurrent_async
 from ._compat import execute_concurrent_with_args as execute_concurrent_with_args
@@ -36,6 +37,7 @@ from ._rows import stream_rows_many as stream_rows_many
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AdaptiveConcurrency",
     "AsyncResultIterator",
     "ExecuteObservable",
     "ExecutionResult",

@@ -123,6 +123,9 @@ class Request:
     batched: bool = False
     #: Attempts so far (retries, see :mod:`rxcql._retry`).
     attempts: int = 1
+    #: When this attempt was sent, on the run's clock (for latency: ``concurrency="auto"``,
+    #: progress reports).
+    sent: float = 0.0
 
     def statement(self) -> tuple[Any, Any]:
         """What to hand to ``execute_async``: the one statement, or an UNLOGGED (or COUNTER)

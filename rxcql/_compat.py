@@ -15,6 +15,7 @@ from typing import Any, Literal, Unpack, overload
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
+from ._adaptive import Concurrency
 from ._consumers import ResultIterator
 from ._engine import ExecuteObservable, execute_driver_tuples
 from ._options import Extensions, check_iterable
@@ -71,7 +72,7 @@ def _collect(
 def execute_concurrent(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     results_generator: Literal[False] = ...,
     execution_profile: Any = ...,
@@ -83,7 +84,7 @@ def execute_concurrent(
 def execute_concurrent(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     *,
     results_generator: Literal[True],
@@ -96,7 +97,7 @@ def execute_concurrent(
 def execute_concurrent(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int,
+    concurrency: Concurrency,
     raise_on_first_error: bool,
     results_generator: Literal[True],
     execution_profile: Any = ...,
@@ -108,7 +109,7 @@ def execute_concurrent(
 def execute_concurrent(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     results_generator: bool = ...,
     execution_profile: Any = ...,
@@ -119,7 +120,7 @@ def execute_concurrent(
 def execute_concurrent(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int = 100,
+    concurrency: Concurrency = 100,
     raise_on_first_error: bool = True,
     results_generator: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
@@ -131,7 +132,9 @@ def execute_concurrent(
         session: a connected :class:`cassandra.cluster.Session`.
         statements_and_parameters: an iterable of ``(statement, parameters)`` pairs; a generator
             is pulled lazily, one item per free slot.
-        concurrency: the most statements in flight at once.
+        concurrency: the most statements in flight at once; or ``"auto"`` /
+            :class:`~rxcql.AdaptiveConcurrency`, a limit that follows the cluster (an rxcql
+            extension, as for :func:`rxcql.execute`).
         raise_on_first_error: True: raise the first failure's own exception (the first in input
             order), after stopping the issuing of statements. False: failures are returned in
             place as ``ExecutionResult(False, exc)``.
@@ -199,7 +202,7 @@ def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     results_generator: Literal[False] = ...,
     execution_profile: Any = ...,
@@ -212,7 +215,7 @@ def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     *,
     results_generator: Literal[True],
@@ -226,7 +229,7 @@ def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    concurrency: int,
+    concurrency: Concurrency,
     raise_on_first_error: bool,
     results_generator: Literal[True],
     execution_profile: Any = ...,
@@ -239,7 +242,7 @@ def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    concurrency: int = ...,
+    concurrency: Concurrency = ...,
     raise_on_first_error: bool = ...,
     results_generator: bool = ...,
     execution_profile: Any = ...,
@@ -251,7 +254,7 @@ def execute_concurrent_with_args(
     session: SessionLike,
     statement: Any,
     parameters: Iterable[Any],
-    concurrency: int = 100,
+    concurrency: Concurrency = 100,
     raise_on_first_error: bool = True,
     results_generator: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
@@ -285,7 +288,7 @@ def execute_concurrent_with_args(
 def execute_concurrent_async(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int = 100,
+    concurrency: Concurrency = 100,
     raise_on_first_error: bool = False,
     execution_profile: Any = EXEC_PROFILE_DEFAULT,
     **extensions: Unpack[Extensions],

@@ -27,6 +27,11 @@ class Progress:
         done: True for the last report of a run (sent when the stream ends).
         retries: requests sent again so far (``retry=``; a batch counts once).
         waiting: statements waiting now for a retry.
+        concurrency: the limit on requests in flight now: the fixed ``concurrency``, or where
+            ``concurrency="auto"`` has moved it.
+        latency_p50, latency_p99: seconds from sending a request to its answer, median and
+            99th percentile over the requests that finished since the previous report (None
+            when none did).
     """
 
     issued: int
@@ -38,6 +43,9 @@ class Progress:
     done: bool = False
     retries: int = 0
     waiting: int = 0
+    concurrency: int = 0
+    latency_p50: float | None = None
+    latency_p99: float | None = None
 
     @property
     def rate(self) -> float:

@@ -48,6 +48,7 @@ import reactivex
 from cassandra import InvalidRequest, Unauthorized
 from reactivex import abc
 
+from ._adaptive import OVERLOAD_ERRORS, AdaptiveLimit, Concurrency
 from ._batching import Batcher, BatchWarnings, Request
 from ._controls import ErrorBudget, Progress, RateLimiter, RunStatistics
 from ._delivery import ack_interval
@@ -132,7 +133,9 @@ class _Run(RunSkeleton):
         self._pull = source.pull
         #: rxcql's own observers (collectors, mailboxes) only queue: no user code, never raise.
         self._internal = bool(getattr(observer, "rxcql_internal", False))
-        self._concurrency = options.concurrency
+        adaptive = options.adaptive
+        #: The limit on requests in flight: fixed, or moved by the adaptive limiter.
+        self._concurrency = options.concurrency if adaptive is None else adaptive.initial
         self._profile = options.execution_profile
         self._raise = options.raise_on_first_error
         self._indexed = indexed
@@ -459,6 +462,7 @@ class _Run(RunSkeleton):
             delivered=self.delivered,
             elapsed=time.perf_counter() - self._started,
             done=done,
+            concurrency=self._concurrency,
         )
 
     def _maybe_report(self, now: float) -> None:
@@ -492,6 +496,9 @@ class _Run(RunSkeleton):
             on_stop()
 
 
+#: Request latencies kept per progress interval (a uniform sample of them beyond this many).
+_LATENCY_SAMPLE = 4096
+
 #: Errors that say a request itself was refused as invalid: nothing of a batch that drew one was
 #: applied, so its statements are sent again one by one, each to get its own outcome.
 _REFUSED = (InvalidRequest, Unauthorized)
@@ -511,15 +518,23 @@ class _RequestRun(_Run):
     """
 
     __slots__ = (
+        "_ahead_cap",
+        "_clock",
         "_done",
         "_due",
         "_failed_at",
+        "_latencies",
+        "_latency_seen",
+        "_limiter",
+        "_per_request",
         "_resend",
         "_retry",
         "_retry_timer",
         "_rng",
+        "_timed",
         "_waiting",
         "_warnings",
+        "_window",
         "retries",
     )
 
@@ -531,8 +546,24 @@ class _RequestRun(_Run):
         )
         self._retry = options.retry
         create_timer, clock = timer_factory(self._session)
+        self._clock = clock
         self._retry_timer = RetryTimer(create_timer, clock, self._retries_due)
         self._rng = random.Random()
+        #: concurrency="auto": the limiter that moves ``_concurrency`` (under the lock).
+        self._limiter = (
+            AdaptiveLimit(options.adaptive, clock()) if options.adaptive is not None else None
+        )
+        #: Statements per request at most, and the window: with an adaptive limit, the window
+        #: follows it (``_ahead_cap``, twice the limit's worth of requests), within the
+        #: window of the options (sized for the limit's max).
+        self._per_request = options.batch_size if options.batch is not None else 1
+        self._window = options.window
+        self._ahead_cap = self._cap_for(self._concurrency)
+        #: Request latencies of the current progress interval (a bounded sample), kept when a
+        #: progress callback is given; requests are timed for it and for the limiter.
+        self._timed = self._limiter is not None or self._progress is not None
+        self._latencies: list[float] = []
+        self._latency_seen = 0
         #: Requests whose retry is due (filled on the timer's thread, sent by the drain loop;
         #: each still holds the concurrency slot of its failed attempt).
         self._due: deque[Request] = deque()
@@ -553,11 +584,19 @@ class _RequestRun(_Run):
     def completed(self) -> int:
         return self._done
 
+    def _cap_for(self, limit: int) -> int:
+        if self._limiter is None:
+            return self._window
+        return min(self._window, 2 * limit * self._per_request)
+
     def _reserve(self) -> int:
         """Under the lock: reserve the window's room (statements), rate limited."""
         if self._stop_issuing or self._input_done:
             return 0
         credits = self._limit - self._issued
+        room = self._ahead_cap - (self._issued - self.delivered)
+        if room < credits:
+            credits = room
         if credits <= 0:
             return 0
         if self._rate is not None:
@@ -666,6 +705,8 @@ class _RequestRun(_Run):
         self._drain(ready, credits, first)
 
     def _send(self, request: Request) -> None:
+        if self._timed:
+            request.sent = self._clock()
         try:
             statement, parameters = request.statement()
             if request.timestamp is None:
@@ -711,10 +752,13 @@ class _RequestRun(_Run):
             return
         if request.batched and self._warnings is not None:
             self._warnings.seen(future)
-        self._complete_requests([(i, True, value) for i in request.indexes], 1)
+        self._complete_requests([(i, True, value) for i in request.indexes], 1, request)
 
     def _on_request_failure(self, exc: Any, future: Any, request: Request) -> None:
         detach(future)
+        if self._timed and isinstance(exc, OVERLOAD_ERRORS):
+            with self._lock:
+                self._sample(request, True)
         timestamp = request.timestamp or request_timestamp(future)
         if request.batched and isinstance(exc, _REFUSED):
             # Refused as a whole, so nothing of it was applied: each statement again, alone,
@@ -738,10 +782,41 @@ class _RequestRun(_Run):
             delay = retry.delay(request.attempts, self._rng)
             self._retry_timer.schedule(request.again(timestamp), delay)
             return
-        self._complete_requests([(i, False, exc) for i in request.indexes], 1)
+        self._complete_requests([(i, False, exc) for i in request.indexes], 1, request)
 
-    def _complete_requests(self, outcomes: list[tuple[int, bool, Any]], requests: int) -> None:
-        """``requests`` requests finished with these statement outcomes (the merge, for many)."""
+    def _sample(self, request: Request, overloaded: bool) -> None:
+        """Under the lock: a sent request finished (or failed with an overload error): its
+        latency goes to the limiter and to the progress interval's sample."""
+        if not request.sent:
+            return
+        now = self._clock()
+        latency = now - request.sent
+        request.sent = 0.0  # one sample per attempt
+        limiter = self._limiter
+        if limiter is not None:
+            limiter.sample(now, latency, len(request.indexes), self._in_flight, overloaded)
+            limit = limiter.limit
+            if limit != self._concurrency:
+                self._concurrency = limit
+                self._ahead_cap = self._cap_for(limit)
+        if self._progress is not None and not overloaded:
+            # A bounded uniform sample of the interval (reservoir sampling).
+            self._latency_seen += 1
+            if len(self._latencies) < _LATENCY_SAMPLE:
+                self._latencies.append(latency)
+            else:
+                slot = self._rng.randrange(self._latency_seen)
+                if slot < _LATENCY_SAMPLE:
+                    self._latencies[slot] = latency
+
+    def _complete_requests(
+        self,
+        outcomes: list[tuple[int, bool, Any]],
+        requests: int,
+        request: Request | None = None,
+    ) -> None:
+        """``requests`` requests finished with these statement outcomes (the merge, for many);
+        ``request``: the one that was sent, to be timed."""
         results: list[tuple[int, DriverExecutionResult]] = []
         for index, success, value in outcomes:
             if self._indexed:
@@ -753,6 +828,8 @@ class _RequestRun(_Run):
         with self._lock:
             if self._terminated:
                 return
+            if request is not None and self._timed:
+                self._sample(request, False)
             self._in_flight -= requests
             self._done += len(results)
             buffer = self._buffer
@@ -780,7 +857,26 @@ class _RequestRun(_Run):
 
     def snapshot(self, done: bool = False) -> Progress:
         progress = super().snapshot(done)
-        return dataclasses.replace(progress, retries=self.retries, waiting=self._waiting)
+        p50 = p99 = None
+        with self._lock:
+            latencies, self._latencies = self._latencies, []
+            self._latency_seen = 0
+        if latencies:
+            latencies.sort()
+            p50 = latencies[len(latencies) // 2]
+            p99 = latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)]
+        return dataclasses.replace(
+            progress,
+            retries=self.retries,
+            waiting=self._waiting,
+            latency_p50=p50,
+            latency_p99=p99,
+        )
+
+    @property
+    def limit_changes(self) -> list[tuple[float, int, str]]:
+        """``concurrency="auto"``: the limit's changes so far, as (time, limit, reason)."""
+        return list(self._limiter.changes) if self._limiter is not None else []
 
 
 #: What an :class:`ExecuteObservable` emits: rxcql's :class:`~rxcql.ExecutionResult` (from
@@ -826,7 +922,15 @@ class ExecuteObservable(DemandShell[_R_co]):
         return ack_interval(self._options.window, self._options.concurrency)
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> _Run:
-        plain = self._options.batch is None and self._options.retry is None
+        options = self._options
+        # Requests are timed (for the limiter, and the latency in progress reports) in the
+        # request run; the plain one is the leanest path.
+        plain = (
+            options.batch is None
+            and options.retry is None
+            and options.adaptive is None
+            and options.progress is None
+        )
         run_type = _Run if plain else _RequestRun
         return run_type(
             self._session,
@@ -875,7 +979,12 @@ def execute(
             generator of millions: it is pulled lazily, one item per free slot). ``statement`` is a
             str, SimpleStatement, PreparedStatement or BoundStatement; ``parameters`` a sequence,
             a mapping for named markers, or None.
-        concurrency: the most statements in flight at once.
+        concurrency: the most statements (requests, with ``batch=``) in flight at once: an
+            int; or ``"auto"`` (``AdaptiveConcurrency()``) or an
+            :class:`~rxcql.AdaptiveConcurrency` with explicit bounds: a limit that follows the
+            cluster, growing while throughput gains and shrinking on ``Overloaded`` errors,
+            timeouts and latency far above its floor; the window then follows the limit. See
+            docs/retries.md.
         raise_on_first_error: True: the first failure (in input order when ``ordered``) ends the
             stream with ``on_error(exc)`` after every result before it; nothing new is issued once
             a failure is known. False: failures are emitted in place as
@@ -961,7 +1070,7 @@ def execute(
 def execute_driver_tuples(
     session: SessionLike,
     statements_and_parameters: Iterable[Any],
-    concurrency: int,
+    concurrency: Concurrency,
     raise_on_first_error: bool,
     execution_profile: Any,
     **extensions: Unpack[Extensions],

@@ -13,6 +13,7 @@ from typing import Any, TypedDict, Unpack
 from cassandra.cluster import EXEC_PROFILE_DEFAULT
 from reactivex import abc
 
+from ._adaptive import AdaptiveConcurrency, Concurrency, as_adaptive
 from ._batching import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_SIZE, BatchMode, check_batch_knobs
 from ._controls import ErrorBudget, ProgressCallback
 from ._retry import Retry, as_retry
@@ -22,7 +23,7 @@ class RunKeywords(TypedDict, total=False):
     """The keywords :func:`rxcql.execute` and :func:`rxcql.operators.execute` take for a run
     (their meaning is documented on :func:`rxcql.execute`)."""
 
-    concurrency: int
+    concurrency: Concurrency
     raise_on_first_error: bool
     ordered: bool
     execution_profile: Any
@@ -74,20 +75,31 @@ class Options:
     batch_bytes: int = DEFAULT_BATCH_BYTES
     #: Retries with backoff (see :mod:`rxcql._retry`); an int is ``Retry(attempts=n)``.
     retry: Retry | None = None
+    #: ``concurrency="auto"``: the bounds of the adaptive limit (see :mod:`rxcql._adaptive`);
+    #: ``concurrency`` is then its ``max`` (what sizes the window). None: a fixed concurrency.
+    adaptive: AdaptiveConcurrency | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry", as_retry(self.retry))
         check_batch_knobs(self.batch, self.batch_size, self.batch_bytes)  # the window uses them
         concurrency = self.concurrency
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+            raise TypeError(
+                "concurrency must be an int, 'auto' or an AdaptiveConcurrency, "
+                f"got {type(concurrency).__name__}"
+            )
         if concurrency <= 0:
             raise ValueError(f"concurrency must be greater than 0, got {concurrency}")
+        adaptive = self.adaptive
+        if adaptive is not None and not isinstance(adaptive, AdaptiveConcurrency):
+            raise TypeError(f"adaptive must be an AdaptiveConcurrency, got {adaptive!r:.100}")
         window = self.window
         if isinstance(window, bool) or not isinstance(window, int):
             raise TypeError(f"window must be an int or None, got {type(window).__name__}")
-        elif window < concurrency:
-            raise ValueError(f"window ({window}) must be at least concurrency ({concurrency})")
+        least = adaptive.min if adaptive is not None else concurrency
+        if window < least:
+            what = "the adaptive concurrency's min" if adaptive is not None else "concurrency"
+            raise ValueError(f"window ({window}) must be at least {what} ({least})")
         for name in ("raise_on_first_error", "ordered"):
             flag = getattr(self, name)
             if not isinstance(flag, bool):
@@ -117,7 +129,12 @@ class Options:
         unknown = sorted(set(keywords) - set(RunKeywords.__annotations__))
         if unknown:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
-        concurrency = keywords.get("concurrency", 100)
+        concurrency: Any = keywords.get("concurrency", 100)
+        adaptive = as_adaptive(concurrency)
+        if adaptive is not None:
+            # The limit moves up to adaptive.max: the static bounds (window, acknowledgements)
+            # are sized for it; the run keeps the window at twice the current limit.
+            concurrency = adaptive.max
         window = keywords.get("window")
         if window is None:
             # A concurrency of the wrong type is reported by the validation, not here. With
@@ -130,7 +147,8 @@ class Options:
                 else 1
             )
             window = 2 * concurrency * per_request if isinstance(concurrency, int) else 0
-        return cls(**{**keywords, "window": window})  # type: ignore[arg-type]
+        built = {**keywords, "concurrency": concurrency, "window": window, "adaptive": adaptive}
+        return cls(**built)
 
 
 def check_session(session: Any) -> None:

@@ -129,8 +129,10 @@ def single_node_spec(
     jmx_port: int | None = None,
     heap: str = "1g",
     node_dir: Path | None = None,
+    extra_yaml: str = "",
 ) -> NodeSpec:
-    """A one-node cluster of its own (``rxcql-<name>``), e.g. a node a test may pause."""
+    """A one-node cluster of its own (``rxcql-<name>``), e.g. a node a test may pause;
+    ``extra_yaml`` is appended to its cassandra.yaml."""
     return NodeSpec(
         name=name,
         host=host,
@@ -142,6 +144,7 @@ def single_node_spec(
         initial_token="0",
         node_dir=node_dir or cache_root() / f"{name}-node-{port}",
         heap=heap,
+        extra_yaml=extra_yaml,
     )
 
 

@@ -109,6 +109,7 @@ class NodeSpec:
         heap: ``-Xms``/``-Xmx``.
         auto_bootstrap: ``False`` (written as ``auto_bootstrap: false``) for nodes of a cluster
             that starts empty: there is nothing to stream.
+        extra_yaml: More cassandra.yaml, appended as written (a node with a rate limit, say).
     """
 
     name: str
@@ -122,6 +123,7 @@ class NodeSpec:
     node_dir: Path
     heap: str = "1g"
     auto_bootstrap: bool = False
+    extra_yaml: str = ""
 
     @property
     def process(self) -> JvmProcess:
@@ -236,7 +238,7 @@ commitlog_directory: {data / "commitlog"}
 saved_caches_directory: {data / "saved_caches"}
 hints_directory: {data / "hints"}
 cdc_raw_directory: {data / "cdc_raw"}
-"""
+{spec.extra_yaml}"""
 
 
 # JVM flags of Cassandra 5.0's conf/jvm-server.options and conf/jvm17-server.options, plus what
