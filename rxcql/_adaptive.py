@@ -29,8 +29,9 @@ latency and losses as the brakes:
 * **Latency** (multiplicative decrease): a round whose median latency is more than
   ``LATENCY_FACTOR`` times the lowest round median seen cuts the limit by ``LATENCY_CUT``,
   unless throughput rose with it.
-* **Application limited.** A round in which the requests in flight never came near the limit
-  (a rate limit, a slow source or consumer) says nothing about a higher limit: no step up.
+* **Application limited.** A round in which the requests in flight (read at each completion)
+  averaged under half the limit (a rate limit, a slow source or consumer) says nothing about a
+  higher limit: no step up. (The peak would not do: a rate limit's bursts reach the limit.)
 
 Everything runs under the engine's lock, once per completed request (a few arithmetic
 operations) and once per round (a sort of the round's latencies).
@@ -121,7 +122,7 @@ class AdaptiveLimit:
         "_limit",
         "_median",
         "_next_probe",
-        "_peak_in_flight",
+        "_sum_in_flight",
         "_prev",
         "_probe",
         "_round_start",
@@ -150,7 +151,7 @@ class AdaptiveLimit:
         self._down_ref = 0.0
         self._latencies: list[float] = []
         self._statements = 0
-        self._peak_in_flight = 0
+        self._sum_in_flight = 0
         self._round_start = now
         #: Every change so far, as (time, new limit, reason): for tests, benchmarks and logs.
         self.changes: list[tuple[float, int, str]] = []
@@ -172,14 +173,13 @@ class AdaptiveLimit:
         latencies = self._latencies
         latencies.append(latency)
         self._statements += statements
-        if in_flight > self._peak_in_flight:
-            self._peak_in_flight = in_flight
+        self._sum_in_flight += in_flight
         if now - self._round_start < self.ROUND_SECONDS or len(latencies) < self.MIN_SAMPLES:
             return
         latencies.sort()
         median = latencies[len(latencies) // 2]
         throughput = self._statements / (now - self._round_start)
-        limited = self._peak_in_flight < 0.5 * self._limit
+        limited = self._sum_in_flight < 0.5 * self._limit * len(latencies)
         self._restart_round(now)
         self._median = median
         self._end_round(now, throughput, median, limited)
@@ -188,7 +188,7 @@ class AdaptiveLimit:
         self._round_start = start
         self._latencies = []
         self._statements = 0
-        self._peak_in_flight = 0
+        self._sum_in_flight = 0
 
     def _end_round(self, now: float, throughput: float, median: float, limited: bool) -> None:
         prev = self._prev

@@ -80,7 +80,7 @@ class QueueModelSession(FakeSession):
                 self._start(self._queue.popleft())
             future.set_result([future.parameters])
         else:
-            future.set_exception(OverloadedErrorMessage(None, "simulated overload"))
+            future.set_exception(OverloadedErrorMessage(0x1001, "simulated overload", None))
         return True
 
 
