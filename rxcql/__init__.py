@@ -19,6 +19,7 @@ from ._controls import Progress as Progress
 from ._controls import RunStatistics as RunStatistics
 from ._engine import ExecuteObservable as ExecuteObservable
 from ._engine import execute as execute
+from ._errors import CheckpointError as CheckpointError
 from ._errors import InvalidItemError as InvalidItemError
 from ._errors import IOThreadBlockingError as IOThreadBlockingError
 from ._errors import ObserverError as ObserverError
@@ -27,6 +28,7 @@ from ._errors import RxcqlError as RxcqlError
 from ._errors import SessionClosedError as SessionClosedError
 from ._errors import TooManyErrorsError as TooManyErrorsError
 from ._future import from_response_future as from_response_future
+from ._replay import replay_failed as replay_failed
 from ._results import ExecutionResult as ExecutionResult
 from ._retry import Retry as Retry
 from ._rows import Page as Page
@@ -39,6 +41,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AdaptiveConcurrency",
     "AsyncResultIterator",
+    "CheckpointError",
     "ExecuteObservable",
     "ExecutionResult",
     "IOThreadBlockingError",
@@ -63,6 +66,7 @@ __all__ = [
     "from_response_future",
     "iterate",
     "operators",
+    "replay_failed",
     "stream_rows",
     "stream_rows_many",
     "testing",

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import random
 import threading
 import time
@@ -52,8 +53,16 @@ from ._adaptive import OVERLOAD_ERRORS, AdaptiveLimit, Concurrency
 from ._batching import Batcher, BatchWarnings, Request
 from ._controls import ErrorBudget, Progress, RateLimiter, RunStatistics
 from ._delivery import ack_interval
-from ._errors import SessionClosedError
+from ._errors import CheckpointError, SessionClosedError
 from ._future import detach, execute_with_timestamp, request_timestamp, result_set
+from ._longrun import (
+    CheckpointWriter,
+    FailedLog,
+    Watermark,
+    check_resume,
+    read_checkpoint,
+    statement_text,
+)
 from ._options import (
     Extensions,
     Options,
@@ -496,6 +505,20 @@ class _Run(RunSkeleton):
             on_stop()
 
 
+def _recorded_options(options: Options) -> dict[str, Any]:
+    """The knobs a checkpoint records (for the reader; a resume does not need them equal)."""
+    retry = options.retry
+    return {
+        "concurrency": "auto" if options.adaptive is not None else options.concurrency,
+        "ordered": options.ordered,
+        "raise_on_first_error": options.raise_on_first_error,
+        "batch": options.batch,
+        "batch_size": options.batch_size,
+        "retry_attempts": retry.attempts if retry is not None else None,
+        "failed_log": os.fspath(options.failed_log) if options.failed_log is not None else None,
+    }
+
+
 #: Request latencies kept per progress interval (a uniform sample of them beyond this many).
 _LATENCY_SAMPLE = 4096
 
@@ -519,14 +542,19 @@ class _RequestRun(_Run):
 
     __slots__ = (
         "_ahead_cap",
+        "_checkpoint",
         "_clock",
         "_done",
         "_due",
         "_failed_at",
+        "_failed_log",
         "_latencies",
         "_latency_seen",
         "_limiter",
+        "_long_run",
+        "_offset",
         "_per_request",
+        "_prepared_long_run",
         "_resend",
         "_retry",
         "_retry_timer",
@@ -534,6 +562,7 @@ class _RequestRun(_Run):
         "_timed",
         "_waiting",
         "_warnings",
+        "_watermark",
         "_window",
         "retries",
     )
@@ -564,6 +593,15 @@ class _RequestRun(_Run):
         self._timed = self._limiter is not None or self._progress is not None
         self._latencies: list[float] = []
         self._latency_seen = 0
+        #: Long runs (checkpoint=, failed_log=): set up by the first drain pass
+        #: (:meth:`_prepare_long_run`); ``_offset`` input items were skipped by a resume, and
+        #: result indexes count from the input's start.
+        self._long_run = options if options.checkpoint or options.failed_log else None
+        self._prepared_long_run = self._long_run is None
+        self._offset = 0
+        self._watermark: Watermark | None = None
+        self._checkpoint: CheckpointWriter | None = None
+        self._failed_log: FailedLog | None = None
         #: Requests whose retry is due (filled on the timer's thread, sent by the drain loop;
         #: each still holds the concurrency slot of its failed attempt).
         self._due: deque[Request] = deque()
@@ -622,6 +660,13 @@ class _RequestRun(_Run):
         batcher, then send what may go now. True if a push source had nothing ready."""
         batcher = self._batcher
         assert batcher is not None
+        if not self._prepared_long_run:
+            self._prepared_long_run = True
+            try:
+                self._prepare_long_run()
+            except Exception as exc:  # a doubtful checkpoint, an unwritable file: nothing runs
+                self._give_back(credits, exc)
+                return False
         starved = False
         resend = self._resend
         if resend:
@@ -641,10 +686,12 @@ class _RequestRun(_Run):
                 starved = pulled is EMPTY
                 break
             credits -= 1
+            if index == 0 and self._checkpoint is not None and self._checkpoint.statement is None:
+                self._checkpoint.statement = statement_text(pulled[0])
             try:
                 batcher.add(index, pulled[0], pulled[1])
             except Exception as exc:  # binding failed: the statement's own failure
-                self._complete_requests([(index, False, exc)], 0)
+                self._complete_requests([(index, False, exc)], 0, items=[pulled])
             index += 1
         # Open batches go out unless more may still come this pass: only a rate limit that has
         # room left in the window holds them (until its timer wakes the loop).
@@ -727,7 +774,7 @@ class _RequestRun(_Run):
                 exc, f"the session was shut down before statement {request.indexes[0]} was sent"
             )
             if closed is None:
-                self._complete_requests([(i, False, exc) for i in request.indexes], 1)
+                self._complete_requests([(i, False, exc) for i in request.indexes], 1, request)
                 return
             # The run cannot go on: this request's statements and every one still held fail
             # with the error, after the results already in, and the stream ends with it.
@@ -738,9 +785,11 @@ class _RequestRun(_Run):
             batcher = self._batcher
             assert batcher is not None
             held = list(request.indexes)
+            items = list(request.items)
             while (other := batcher.take(True)) is not None:
                 held.extend(other.indexes)
-            self._complete_requests([(i, False, closed) for i in held], 1)
+                items.extend(other.items)
+            self._complete_requests([(i, False, closed) for i in held], 1, items=items)
 
     # -- completions: one request, one or many statements -----------------------------------
 
@@ -814,17 +863,23 @@ class _RequestRun(_Run):
         outcomes: list[tuple[int, bool, Any]],
         requests: int,
         request: Request | None = None,
+        items: list[tuple[Any, Any]] | None = None,
     ) -> None:
         """``requests`` requests finished with these statement outcomes (the merge, for many);
-        ``request``: the one that was sent, to be timed."""
+        ``request``: the one that was sent (timed, and its statements logged if they failed);
+        ``items``: the statements of the outcomes, when there is no request."""
         results: list[tuple[int, DriverExecutionResult]] = []
+        offset = self._offset
         for index, success, value in outcomes:
             if self._indexed:
                 indexed = _new_result(ExecutionResult, (success, value))
-                indexed.index = index
+                indexed.index = index + offset
                 results.append((index, indexed))
             else:
                 results.append((index, _new_result(DriverExecutionResult, (success, value))))
+        logged: set[int] | None = None
+        if self._failed_log is not None:
+            logged = self._log_failures(outcomes, request, items)
         with self._lock:
             if self._terminated:
                 return
@@ -833,9 +888,14 @@ class _RequestRun(_Run):
             self._in_flight -= requests
             self._done += len(results)
             buffer = self._buffer
+            watermark = self._watermark
             for index, result in results:
                 if not result[0]:
                     self._count_failure(index)
+                    if watermark is not None and logged is not None and index in logged:
+                        watermark.mark(index + offset)
+                elif watermark is not None:
+                    watermark.mark(index + offset)
                 buffer.put(index, result)
             self._wip += 1
             if self._wip != 1:
@@ -845,15 +905,109 @@ class _RequestRun(_Run):
             first = self._issued - credits
         self._drain(ready, credits, first)
 
+    def _log_failures(
+        self,
+        outcomes: list[tuple[int, bool, Any]],
+        request: Request | None,
+        items: list[tuple[Any, Any]] | None,
+    ) -> set[int]:
+        """Write the failed statements of ``outcomes`` to the failed log (outside the lock:
+        file writes, on the completing thread; failures only). The indexes written."""
+        failed_log = self._failed_log
+        assert failed_log is not None
+        logged: set[int] = set()
+        if items is None:
+            items = request.items if request is not None else []
+        attempts = request.attempts if request is not None else 1
+        for (index, success, value), (statement, parameters) in zip(outcomes, items, strict=False):
+            if success:
+                continue
+            try:
+                failed_log.record(index + self._offset, statement, parameters, value, attempts)
+            except Exception as exc:
+                # Not logged, so not final: the checkpoint stays before it and a resume runs it
+                # again. Said once per statement, without its values.
+                log.error(
+                    "rxcql could not write statement %d to the failed log %s: %s",
+                    index + self._offset,
+                    failed_log.path,
+                    type(exc).__name__,
+                )
+                continue
+            logged.add(index)
+        return logged
+
+    def _prepare_long_run(self) -> None:
+        """The first pass of a run with checkpoint= or failed_log=: open the failed log, read
+        the checkpoint and skip what it says is done, start the checkpoint writer."""
+        options = self._long_run
+        assert options is not None
+        if options.failed_log is not None:
+            self._failed_log = FailedLog(options.failed_log)
+        if options.checkpoint is None:
+            return
+        state = None
+        if options.resume:
+            state = check_resume(
+                read_checkpoint(options.checkpoint), options.checkpoint, options.run_id
+            )
+        skip = state.done if state is not None else 0
+        first: str | None = state.statement if state is not None else None
+        for position in range(skip):
+            pulled = self._pull()
+            if pulled is END or pulled is EMPTY:
+                raise CheckpointError(
+                    f"the checkpoint {os.fspath(options.checkpoint)!r} says {skip} statements "
+                    f"are done, but the input ended after {position}: not the same input"
+                )
+            if position == 0:
+                text = statement_text(pulled[0])
+                if first is not None and text != first:
+                    raise CheckpointError(
+                        f"the checkpoint {os.fspath(options.checkpoint)!r} is of a run whose "
+                        "first statement differs from this input's: not the same input"
+                    )
+                first = text
+        self._offset = skip
+        self._watermark = Watermark(skip)
+        writer = CheckpointWriter(
+            options.checkpoint,
+            options.checkpoint_interval,
+            self._watermark,
+            options.run_id,
+            _recorded_options(options),
+        )
+        writer.statement = first  # None until the first statement is pulled (below)
+        self._checkpoint = writer
+        writer.start()
+
     def _drop_queued(self) -> None:
         super()._drop_queued()
         self._resend.clear()
+
+    def _close_long_run(self) -> None:
+        """At termination (before the observer hears of it): the final checkpoint, complete if
+        the input ended and every statement's outcome is final; close the failed log."""
+        checkpoint, self._checkpoint = self._checkpoint, None
+        if checkpoint is not None:
+            watermark = self._watermark
+            complete = (
+                self._input_done
+                and self._input_error is None
+                and watermark is not None
+                and watermark.low == self._offset + self._issued
+            )
+            checkpoint.close(complete=complete)
+        failed_log, self._failed_log = self._failed_log, None
+        if failed_log is not None:
+            failed_log.close()
 
     def _release(self) -> None:
         super()._release()
         self._retry_timer.close()
         if self._warnings is not None:
             self._warnings.close()
+        self._close_long_run()
 
     def snapshot(self, done: bool = False) -> Progress:
         progress = super().snapshot(done)
@@ -930,6 +1084,8 @@ class ExecuteObservable(DemandShell[_R_co]):
             and options.retry is None
             and options.adaptive is None
             and options.progress is None
+            and options.checkpoint is None
+            and options.failed_log is None
         )
         run_type = _Run if plain else _RequestRun
         return run_type(

@@ -18,6 +18,9 @@ class InvalidItemError(RxcqlError, TypeError):
     Delivered as ``on_error`` (raised by the blocking calls and iterators) after the results of
     the statements issued before it; nothing after it is issued.
 
+    The message names the item's position and type, never its contents: an item holds bound
+    values, and rxcql's messages and log records never carry them.
+
     Attributes:
         index: the position of the item in the input.
         item: the offending item.
@@ -26,7 +29,17 @@ class InvalidItemError(RxcqlError, TypeError):
     def __init__(self, index: int, item: object, reason: str) -> None:
         self.index = index
         self.item = item
-        super().__init__(f"item {index} of statements_and_parameters {reason}: {item!r:.200}")
+        super().__init__(
+            f"item {index} of statements_and_parameters {reason} (the item is a "
+            f"{type(item).__name__}{_length(item)})"
+        )
+
+
+def _length(item: object) -> str:
+    try:
+        return f" of length {len(item)}"  # type: ignore[arg-type]
+    except Exception:
+        return ""
 
 
 class ObserverError(RxcqlError):
@@ -67,4 +80,13 @@ class TooManyErrorsError(RxcqlError):
     """A ``raise_on_first_error=False`` run failed more often than its ``max_errors`` allows.
 
     Delivered as ``on_error`` after the results of every statement issued before it.
+    """
+
+
+class CheckpointError(RxcqlError, ValueError):
+    """A checkpoint cannot be used to resume: unreadable or corrupt, of another ``run_id``, of
+    another first statement, or saying more statements are done than the input holds.
+
+    Delivered as ``on_error`` before anything is issued (raised by the blocking calls and
+    iterators): a resume never skips statements on a doubtful checkpoint.
     """

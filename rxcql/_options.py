@@ -6,6 +6,7 @@ Every entry point builds its :class:`Options` the same way, from the public keyw
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
@@ -37,6 +38,11 @@ class RunKeywords(TypedDict, total=False):
     batch_size: int
     batch_bytes: int
     retry: Retry | int | None
+    checkpoint: str | os.PathLike[str] | None
+    resume: bool
+    checkpoint_interval: float
+    run_id: str | None
+    failed_log: str | os.PathLike[str] | None
 
 
 class Extensions(TypedDict, total=False):
@@ -47,6 +53,11 @@ class Extensions(TypedDict, total=False):
     batch_size: int
     batch_bytes: int
     retry: Retry | int | None
+    checkpoint: str | os.PathLike[str] | None
+    resume: bool
+    checkpoint_interval: float
+    run_id: str | None
+    failed_log: str | os.PathLike[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,13 @@ class Options:
     #: ``concurrency="auto"``: the bounds of the adaptive limit (see :mod:`rxcql._adaptive`);
     #: ``concurrency`` is then its ``max`` (what sizes the window). None: a fixed concurrency.
     adaptive: AdaptiveConcurrency | None = None
+    #: Long runs (see :mod:`rxcql._longrun`): the checkpoint file, whether to resume from it,
+    #: how often to write it, the run's id, and the log of failed statements.
+    checkpoint: str | os.PathLike[str] | None = None
+    resume: bool = False
+    checkpoint_interval: float = 1.0
+    run_id: str | None = None
+    failed_log: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry", as_retry(self.retry))
@@ -100,7 +118,24 @@ class Options:
         if window < least:
             what = "the adaptive concurrency's min" if adaptive is not None else "concurrency"
             raise ValueError(f"window ({window}) must be at least {what} ({least})")
-        for name in ("raise_on_first_error", "ordered"):
+        for name in ("checkpoint", "failed_log"):
+            path = getattr(self, name)
+            if path is not None and not isinstance(path, str | os.PathLike):
+                raise TypeError(f"{name} must be a path (str or os.PathLike) or None")
+        if self.resume and self.checkpoint is None:
+            raise ValueError("resume=True needs checkpoint= (the file to resume from)")
+        if self.run_id is not None and not isinstance(self.run_id, str):
+            raise TypeError(f"run_id must be a str or None, got {type(self.run_id).__name__}")
+        checkpoint_interval = self.checkpoint_interval
+        if (
+            isinstance(checkpoint_interval, bool)
+            or not isinstance(checkpoint_interval, int | float)
+            or not checkpoint_interval > 0
+        ):
+            raise ValueError(
+                f"checkpoint_interval must be > 0 seconds, got {checkpoint_interval!r}"
+            )
+        for name in ("raise_on_first_error", "ordered", "resume"):
             flag = getattr(self, name)
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")

@@ -190,7 +190,11 @@ def reorder(
                 try:
                     index, value = pair
                 except (TypeError, ValueError):
-                    fail(ReorderError(f"reorder expects (index, value) pairs, got {pair!r:.200}"))
+                    fail(
+                        ReorderError(
+                            f"reorder expects (index, value) pairs, got a {type(pair).__name__}"
+                        )
+                    )
                     return
                 if not isinstance(index, int) or index < buffer.next_index or index in buffer:
                     fail(

@@ -1,0 +1,88 @@
+"""``rxcql.replay_failed``: run the statements of a failed log again."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any, Unpack
+
+from cassandra.query import BoundStatement
+
+from ._engine import ExecuteObservable, execute
+from ._longrun import PathLike, read_failed_log
+from ._options import RunKeywords, check_session
+from ._results import ExecutionResult
+from ._types import SessionLike
+
+
+def replay_failed(
+    session: SessionLike, path: PathLike, **options: Unpack[RunKeywords]
+) -> ExecuteObservable[ExecutionResult]:
+    """Run the statements of a failed log (``failed_log=`` of an earlier run) again.
+
+    Each distinct CQL text is prepared once, here, on the caller's thread (with the keyspace it
+    was logged with), and its logged parameters are bound to it; statements logged from plain
+    strings are sent as strings. The records are read lazily as the run pulls them, so a log of
+    any size runs in bounded memory. ``options`` are :func:`rxcql.execute`'s: give a new
+    ``failed_log=`` to collect what fails again (not the file being replayed).
+
+    Results come in the log's order; ``result.index`` is the position in the log (line order),
+    and the original input index of each is in the log itself.
+
+    Raises:
+        ValueError: (immediately) a line that is not an rxcql failed-log record, or
+            ``failed_log`` naming the file being replayed.
+        Exception: (immediately) what ``session.prepare`` raises for a logged CQL text.
+    """
+    check_session(session)
+    source = os.path.realpath(path)
+    again = options.get("failed_log")
+    if again is not None and os.path.realpath(again) == source:
+        raise ValueError("replay_failed: failed_log= must be another file than the one replayed")
+    prepared: dict[tuple[str, str | None], Any] = {}
+    for record in read_failed_log(path):  # a first pass: prepare each statement once
+        cql, keyspace, prepare = _statement_of(record)
+        if prepare and (cql, keyspace) not in prepared:
+            prepared[cql, keyspace] = _prepare(session, cql, keyspace)
+
+    def items() -> Iterator[tuple[Any, Any]]:
+        for record in read_failed_log(path):
+            cql, keyspace, prepare = _statement_of(record)
+            if not prepare:
+                yield cql, _codec().decode_parameters(record.get("parameters"))
+                continue
+            statement = prepared[cql, keyspace]
+            if "serialized" in record:
+                bound = BoundStatement(statement)
+                bound.values = _codec().decode_serialized(record["serialized"])
+                yield bound, None
+            else:
+                yield statement, _codec().decode_parameters(record.get("parameters"))
+
+    return execute(session, items(), **options)
+
+
+def _statement_of(record: dict[str, Any]) -> tuple[str, str | None, bool]:
+    cql = record.get("cql")
+    if not isinstance(cql, str):
+        raise ValueError(f"a failed-log record without its CQL text (index {record.get('index')})")
+    keyspace = record.get("keyspace")
+    # Statements logged from bound or prepared statements carry their keyspace; those sent as
+    # plain strings (no markers bound by the server) are sent as strings again.
+    prepare = record.get("prepared", True) is not False
+    return cql, keyspace if isinstance(keyspace, str) else None, prepare
+
+
+def _prepare(session: Any, cql: str, keyspace: str | None) -> Any:
+    if keyspace is None or keyspace == getattr(session, "keyspace", None):
+        return session.prepare(cql)
+    try:
+        return session.prepare(cql, keyspace=keyspace)
+    except TypeError:  # a session without the keyword: the CQL must name its keyspace
+        return session.prepare(cql)
+
+
+def _codec() -> Any:
+    from . import _paramcodec  # imported when first needed
+
+    return _paramcodec
