@@ -6,6 +6,7 @@ interval's worth of statements."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -97,7 +98,7 @@ def test_a_killed_load_resumes_from_its_checkpoint(
     # The bound: what was in flight or waiting in the window when the process died, plus what
     # finished in one checkpoint interval (the most that finished in any interval of the run).
     window = 2 * WINDOW_CONCURRENCY * BATCH_SIZE
-    per_interval = max(b[0] - a[0] for a, b in zip(reports, reports[1:], strict=False))
+    per_interval = max(b[0] - a[0] for a, b in itertools.pairwise(reports))
     assert twice <= window + per_interval, (twice, window, per_interval)
     print(f"killed at {killed_at:,}, checkpoint {done_at_kill:,}, applied twice {twice:,}")
 
