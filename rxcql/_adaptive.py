@@ -122,12 +122,12 @@ class AdaptiveLimit:
         "_limit",
         "_median",
         "_next_probe",
-        "_sum_in_flight",
         "_prev",
         "_probe",
         "_round_start",
         "_slow_start",
         "_statements",
+        "_sum_in_flight",
         "changes",
         "limit",
     )
