@@ -13,6 +13,8 @@ Modules, one idea each:
   cassandra.yaml, JVM flags, start, stop, pause).
 * :mod:`rxcql_dev.cassandra_node`: the single shared node on 127.0.0.1:9042 (``scripts/cassandra``).
 * :mod:`rxcql_dev.cassandra_cluster`: the three-node cluster (``scripts/cassandra-cluster``).
+* :mod:`rxcql_dev.secure_node`: a node with password authentication and client TLS, its test
+  CA and keystore made at run time (``scripts/cassandra-secure``).
 * :mod:`rxcql_dev.simulacron_node`: the Simulacron process (``scripts/simulacron``).
 * :mod:`rxcql_dev.simulacron`: Simulacron's admin API client and its result builder.
 

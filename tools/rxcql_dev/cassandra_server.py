@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from .jvm import (
     HOST,
     Echo,
     JvmProcess,
+    Probe,
     ToolError,
     accepts_tcp,
     cache_root,
@@ -110,6 +112,7 @@ class NodeSpec:
         auto_bootstrap: ``False`` (written as ``auto_bootstrap: false``) for nodes of a cluster
             that starts empty: there is nothing to stream.
         extra_yaml: More cassandra.yaml, appended as written (a node with a rate limit, say).
+        jvm_options: More JVM flags (system properties, say), placed before the main class.
     """
 
     name: str
@@ -124,6 +127,7 @@ class NodeSpec:
     heap: str = "1g"
     auto_bootstrap: bool = False
     extra_yaml: str = ""
+    jvm_options: tuple[str, ...] = ()
 
     @property
     def process(self) -> JvmProcess:
@@ -333,6 +337,7 @@ def _jvm_command(java_home: Path, lib: Path, spec: NodeSpec) -> list[str]:
         "-Dcassandra.skip_wait_for_gossip_to_settle=0",
         "-Dcassandra.unsafesystem=true",
         "-Dcassandra.test.flush_local_schema_changes=false",
+        *spec.jvm_options,
         "-cp",
         f"{lib}/*",
         _MAIN_CLASS,
@@ -344,14 +349,25 @@ def _jvm_command(java_home: Path, lib: Path, spec: NodeSpec) -> list[str]:
 # Readiness
 
 
-def probe_cql(host: str = HOST, port: int = 9042, timeout: float = 10.0) -> str | None:
+def probe_cql(
+    host: str = HOST,
+    port: int = 9042,
+    timeout: float = 10.0,
+    *,
+    auth: tuple[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> str | None:
     """Return the server's ``release_version`` over CQL, or ``None`` if it does not answer.
+
+    ``auth`` (user, password) logs in with the driver's ``PlainTextAuthProvider``;
+    ``ssl_context`` connects over TLS (a node with ``client_encryption_options``).
 
     Needs the cassandra driver; without it, returns ``""`` when the port accepts connections.
     """
     if not accepts_tcp(host, port):
         return None
     try:
+        from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import RoundRobinPolicy
     except ImportError:
@@ -363,6 +379,8 @@ def probe_cql(host: str = HOST, port: int = 9042, timeout: float = 10.0) -> str 
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=timeout,
         control_connection_timeout=timeout,
+        auth_provider=PlainTextAuthProvider(*auth) if auth is not None else None,
+        ssl_context=ssl_context,
     )
     try:
         session = cluster.connect()
@@ -424,6 +442,7 @@ def start_node(
     version: str | None = None,
     in_use_hint: str = "",
     echo: Echo = default_echo,
+    probe: Probe | None = None,
 ) -> NodeInfo:
     """Start one node and wait until it answers CQL. Idempotent (a running node is reused).
 
@@ -434,6 +453,9 @@ def start_node(
         version: Pin a cassandra-all 5.0.x version (see :func:`ensure_server_jars`).
         in_use_hint: Appended to the error about a port in use (what to do instead).
         echo: Receives progress messages.
+        probe: What readiness means, instead of an anonymous plain-text ``release_version``
+            query (a node with authentication and TLS needs a login over TLS); it returns the
+            node's version once ready.
 
     Raises:
         CassandraNodeError: No Java 17 or jars, the address is taken by another process, or the
@@ -460,7 +482,7 @@ def start_node(
 
     launched = spec.process.start(
         prepare,
-        _cql_probe(spec),
+        probe or _cql_probe(spec),
         ports=[(spec.host, spec.port), (spec.host, spec.storage_port)],
         wait_timeout=wait_timeout,
         in_use_hint=in_use_hint,
