@@ -943,7 +943,10 @@ class _RequestRun(_Run):
         options = self._long_run
         assert options is not None
         if options.failed_log is not None:
-            self._failed_log = FailedLog(options.failed_log)
+            keyspace = getattr(self._session, "keyspace", None)
+            self._failed_log = FailedLog(
+                options.failed_log, keyspace if isinstance(keyspace, str) else None
+            )
         if options.checkpoint is None:
             return
         state = None

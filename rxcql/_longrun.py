@@ -59,8 +59,19 @@ def statement_text(statement: Any) -> str | None:
 
 
 def _keyspace(statement: Any) -> str | None:
+    """The keyspace a statement runs in, when it says (a prepared statement says it through
+    its bind markers' metadata)."""
     keyspace = getattr(statement, "keyspace", None)
-    return keyspace if isinstance(keyspace, str) else None
+    if isinstance(keyspace, str):
+        return keyspace
+    if isinstance(statement, BoundStatement):
+        statement = statement.prepared_statement
+    metadata = getattr(statement, "column_metadata", None)
+    if metadata:
+        name = getattr(metadata[0], "keyspace_name", None)
+        if isinstance(name, str):
+            return name
+    return None
 
 
 # -- the checkpoint ----------------------------------------------------------------------------
@@ -239,8 +250,10 @@ def check_resume(
 class FailedLog:
     """An append-only JSON-lines file of failed statements, mode 0600, flushed per line."""
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, default_keyspace: str | None = None) -> None:
         self.path = Path(path)
+        #: The session's keyspace: where a plain string statement ran.
+        self._default_keyspace = default_keyspace
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.fchmod(fd, 0o600)  # an existing file keeps no wider mode either
@@ -271,16 +284,14 @@ class FailedLog:
                 "format": FAILED_LOG_FORMAT,
                 "index": index,
                 "cql": statement_text(statement),
-                "keyspace": _keyspace(statement)
-                or _keyspace(getattr(statement, "prepared_statement", None)),
+                "keyspace": _keyspace(statement) or self._default_keyspace,
                 "prepared": isinstance(statement, BoundStatement | PreparedStatement),
                 **encoded,
                 "error": type(error).__name__,
                 "message": str(error),
                 "attempts": attempts,
             },
-            ensure_ascii=False,
-            allow_nan=False,
+            allow_nan=False,  # ensure_ascii stays on: a lone surrogate in a str survives
         )
         with self._lock:
             self._file.write(line + "\n")

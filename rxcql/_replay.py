@@ -74,12 +74,17 @@ def _statement_of(record: dict[str, Any]) -> tuple[str, str | None, bool]:
 
 
 def _prepare(session: Any, cql: str, keyspace: str | None) -> Any:
-    if keyspace is None or keyspace == getattr(session, "keyspace", None):
+    """Prepare in the logged keyspace where the protocol lets a request carry one (v5 and
+    later); otherwise in the session's keyspace (or the one the CQL names)."""
+    version = getattr(getattr(session, "cluster", None), "protocol_version", None)
+    if (
+        keyspace is None
+        or keyspace == getattr(session, "keyspace", None)
+        or not isinstance(version, int)
+        or version < 5
+    ):
         return session.prepare(cql)
-    try:
-        return session.prepare(cql, keyspace=keyspace)
-    except TypeError:  # a session without the keyword: the CQL must name its keyspace
-        return session.prepare(cql)
+    return session.prepare(cql, keyspace=keyspace)
 
 
 def _codec() -> Any:
