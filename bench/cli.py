@@ -8,7 +8,13 @@ Parts (``--only``, comma-separated; default all):
 * ``memory``: peak RSS growth of the generator modes, one fresh subprocess per measurement;
 * ``scaling``: throughput against concurrency, rxcql and the driver, drawn to docs/img;
 * ``bulk``: INSERT throughput of many rows, one request per row against grouped UNLOGGED batches,
-  with the Java driver as the ceiling (:mod:`bench.bulk`).
+  with the Java driver as the ceiling (:mod:`bench.bulk`);
+* ``adaptive``: ``concurrency="auto"`` against fixed concurrencies on the real node (rows/s, p99
+  request latency, the limit it settles on), and on a rate-limited scratch node
+  (:mod:`bench.adaptive`).
+
+``--update-docs`` replaces only the adaptive section of docs/benchmarks.md (between its markers)
+with this run's, keeping the rest of the page: a part-only alternative to ``--write-docs``.
 
 Exit status: 0, or 1 if any contender produced wrong results (or a part failed to run).
 """
@@ -27,12 +33,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import bulk, memory, report
+from . import adaptive, bulk, memory, report
 from .contenders import DRIVER_LIST, Contender, Workload, WrongResultsError, all_contenders
 from .fake import LeanSession
 from .timing import Samples, interleave, say, sweep, time_once
 
-PARTS = ("fake", "node", "memory", "scaling", "bulk")
+PARTS = ("fake", "node", "memory", "scaling", "bulk", "adaptive")
+NODE_PARTS = ("node", "scaling", "bulk", "adaptive")
 SCALING_CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 SCALING_KEYS = (DRIVER_LIST, "rxcql_list")
 
@@ -109,7 +116,56 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bulk part without the Java driver contenders (no JVM, no Maven)",
     )
+    p.add_argument(
+        "--adaptive-insert-n",
+        type=int,
+        default=adaptive.Settings.insert_n,
+        help="rows per run, one-row INSERT workload of the adaptive part (default 15,000)",
+    )
+    p.add_argument(
+        "--adaptive-batch-n",
+        type=int,
+        default=adaptive.Settings.batch_n,
+        help="rows per run, batched INSERT workload of the adaptive part (default 100,000)",
+    )
+    p.add_argument(
+        "--adaptive-select-n",
+        type=int,
+        default=adaptive.Settings.select_n,
+        help="rows per run, SELECT workload of the adaptive part (default 12,000)",
+    )
+    p.add_argument(
+        "--adaptive-repeats", type=int, default=2, help="adaptive part repeats (default 2)"
+    )
+    p.add_argument(
+        "--adaptive-concurrency",
+        default=",".join(str(c) for c in adaptive.CONCURRENCIES),
+        help='the fixed concurrencies "auto" is compared with (default 8,32,128,512,2048)',
+    )
+    p.add_argument(
+        "--adaptive-overload-n",
+        type=int,
+        default=adaptive.Settings.overload_n,
+        help="rows per run on the rate-limited scratch node (default 8,000; 0: skip it)",
+    )
+    p.add_argument(
+        "--adaptive-overload-concurrency",
+        default=",".join(str(c) for c in adaptive.OVERLOAD_CONCURRENCIES),
+        help="fixed concurrencies on the rate-limited node (default 32,1024)",
+    )
+    p.add_argument(
+        "--adaptive-note",
+        default="",
+        help="a note shown at the top of the adaptive section (e.g. how this day's machine "
+        "compares with the other sections' when it is written alone by --update-docs)",
+    )
     p.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and plot")
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="replace only the adaptive section of --docs-path (between its markers) with this "
+        "run's, keeping the rest of the page (use with --only adaptive)",
+    )
     p.add_argument(
         "--docs-path",
         type=Path,
@@ -328,6 +384,30 @@ def run_bulk(args: argparse.Namespace, node: Any, results: dict[str, Any]) -> di
     return part
 
 
+def run_adaptive(
+    args: argparse.Namespace, node: Any, results: dict[str, Any], skip_overload: str
+) -> dict[str, Any]:
+    settings = adaptive.Settings(
+        insert_n=args.adaptive_insert_n,
+        batch_n=args.adaptive_batch_n,
+        select_n=args.adaptive_select_n,
+        repeats=args.adaptive_repeats,
+        concurrencies=tuple(_ints(args.adaptive_concurrency)),
+        overload_n=0 if skip_overload else args.adaptive_overload_n,
+        overload_concurrencies=tuple(_ints(args.adaptive_overload_concurrency)),
+        overload_skip_reason=skip_overload
+        or ("skipped (--adaptive-overload-n 0)" if args.adaptive_overload_n <= 0 else ""),
+    )
+    part: dict[str, Any] = {"note": args.adaptive_note}
+    results["adaptive"] = part
+    began = time.perf_counter()
+    try:
+        adaptive.run(settings, node, say, part)
+    finally:
+        part["duration_s"] = time.perf_counter() - began
+    return part
+
+
 # -- profile --------------------------------------------------------------------------------------
 
 
@@ -423,6 +503,11 @@ def _smoke(args: argparse.Namespace) -> None:
     args.bulk_n = 2000
     args.bulk_repeats = 1
     args.bulk_java_warmup = 2000
+    args.adaptive_insert_n = 1000
+    args.adaptive_batch_n = 2000
+    args.adaptive_select_n = 1000
+    args.adaptive_repeats = 1
+    args.adaptive_concurrency = "32,512"
 
 
 def _commands() -> str:
@@ -441,6 +526,8 @@ scripts/cassandra start                     # the project's Cassandra 5.0 node (
 .venv/bin/python -m bench --only node --node-n 15000 --node-repeats 6  # shorter runs, more pairs
 .venv/bin/python -m bench --only bulk                    # bulk writes, Java driver as ceiling
 .venv/bin/python -m bench --only bulk --no-java --bulk-n 50000  # without the JVM, shorter
+.venv/bin/python -m bench --only adaptive --update-docs  # concurrency="auto"; rewrites
+                                                         # only its section of this page
 .venv/bin/python -m bench --profile rxcql_list           # where the time goes (yappi)
 ```"""
 
@@ -493,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "fake" in parts:
         timed("fake", lambda: run_fake(args, contenders))
     node = None
-    if "node" in parts or "scaling" in parts or "bulk" in parts:
+    if any(p in parts for p in NODE_PARTS):
         try:
             from .node import Node
 
@@ -509,6 +596,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             timed("scaling", lambda: run_scaling(args, everyone, node))
         if "bulk" in parts:
             timed("bulk", lambda: run_bulk(args, node, results))
+        if "adaptive" in parts:
+            skip = "skipped in --smoke (it starts a scratch node)" if args.smoke else ""
+            timed("adaptive", lambda: run_adaptive(args, node, results, skip))
     if "memory" in parts:
         timed("memory", lambda: run_memory(args, failures))
     if node is not None:
@@ -527,6 +617,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             scaling_plot(results["scaling"], report.PLOT)
         say(f"wrote {report.write_docs(text, args.docs_path)}")
+    elif args.update_docs:
+        if results.get("adaptive", {}).get("workloads"):
+            section = report.adaptive_section(results["adaptive"], meta)
+            say(f"updated the adaptive section of {report.update_section(section, args.docs_path)}")
+        else:
+            failures.append("--update-docs: the adaptive part did not run; the page is unchanged")
+            say("!! --update-docs: the adaptive part did not run; the page is unchanged")
     say(
         f"== done in {meta['duration_s']:.0f} s"
         + (f"; {len(failures)} FAILURE(S)" if failures else "")

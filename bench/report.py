@@ -6,6 +6,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import shlex
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -425,6 +426,214 @@ def bulk_targets(part: dict[str, Any]) -> list[str]:
     return out
 
 
+# -- adaptive concurrency -------------------------------------------------------------------------
+
+#: The adaptive section sits between these markers, so that ``--update-docs`` can replace it alone.
+ADAPTIVE_BEGIN = "<!-- bench:adaptive:begin -->"
+ADAPTIVE_END = "<!-- bench:adaptive:end -->"
+
+_ADAPTIVE_LABELS = {
+    "insert": "prepared INSERT, one row per request",
+    "batch": 'prepared INSERT, `batch="replica", batch_size={batch_size}` (concurrency counts '
+    "requests: a batch is one)",
+    "select": "prepared SELECT by key",
+}
+
+
+def _ms(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:  # nan: no requests
+        return "—"
+    if seconds >= 1.0:
+        return f"{seconds:.2f} s"
+    ms = seconds * 1e3
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def _failures(cell: dict[str, Any], key: str) -> int:
+    return sum(int(r.get("failures", 0)) for r in cell.get("runs", {}).get(key, []))
+
+
+def _adaptive_keys(cell: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The fixed keys (``c<C>``, in increasing C) that ran, and the best of them: the highest
+    median rows/s among the settings without failed statements (among all if every one had)."""
+    samples = cell["samples"]
+    fixed = sorted((k for k in samples if k.startswith("c")), key=lambda k: int(k[1:]))
+    clean = [k for k in fixed if _failures(cell, k) == 0]
+    return fixed, _best(samples, clean or fixed)
+
+
+def _median_of(runs: list[dict[str, Any]], what: str) -> float | None:
+    values = [r[what] for r in runs if r.get(what) is not None and r[what] == r[what]]
+    return _median(values) if values else None
+
+
+def _limit_cell(key: str, runs: list[dict[str, Any]]) -> str:
+    if key != "auto":
+        return "fixed"
+    limits = [r["limit"] for r in runs if r.get("limit") is not None]
+    if not limits:
+        return "—"
+    each = ", ".join(f"{x:g}" for x in limits)
+    return f"{_median(limits):.0f}" + (f" ({each})" if len(limits) > 1 else "")
+
+
+def adaptive_table(cell: dict[str, Any]) -> str:
+    """One workload: a row per contender (fixed settings, then auto)."""
+    samples: dict[str, Any] = cell["samples"]
+    runs: dict[str, list[dict[str, Any]]] = cell.get("runs", {})
+    fixed, best = _adaptive_keys(cell)
+    rows = []
+    for key in [*fixed, "auto"]:
+        if key not in samples:
+            continue
+        s, r = samples[key], runs.get(key, [])
+        vs = "—" if best is None or key == best else f"{throughput_ratio(s, samples[best]):.2f}x"
+        row = [
+            '`concurrency="auto"`' if key == "auto" else f"`concurrency={key[1:]}`",
+            f"{_throughput(s):,.0f}",
+            vs,
+            _ms(_median_of(r, "p50")),
+            _ms(_median_of(r, "p99")),
+            f"{_per_stmt_us(s, 'cpu'):.0f}",
+        ]
+        row += [f"{_failures(cell, key):,}", _limit_cell(key, r), str(len(s["wall"]))]
+        rows.append(row)
+    header = [
+        "concurrency",
+        "rows/s (median)",
+        f"vs best fixed (`{best}`)" if best else "vs best fixed",
+        "p50 request latency",
+        "p99 request latency",
+        "client CPU µs/row",
+    ]
+    header += ["failed statements (all runs)", "limit settled on", "runs"]
+    return table(header, rows)
+
+
+def adaptive_targets(part: dict[str, Any]) -> list[str]:
+    """``auto`` against the best fixed setting of each workload (target ≥ 0.9x)."""
+    out = []
+    for cell in part.get("workloads", []):
+        samples = cell["samples"]
+        _, best = _adaptive_keys(cell)
+        if best is None or "auto" not in samples:
+            continue
+        ratio = throughput_ratio(samples["auto"], samples[best])
+        failed = _failures(cell, "auto")
+        met = ratio >= 0.9 and failed == 0
+        out.append(
+            f"adaptive, {cell['name']}: `auto` / best fixed `{best}` throughput = {ratio:.2f}x "
+            "(target ≥ 0.9x)"
+            + (f", {failed:,} failed statements" if failed else "")
+            + ": "
+            + ("met" if met else "NOT met")
+        )
+    return out
+
+
+def _without_note(command: str) -> str:
+    """The command with the text of ``--adaptive-note`` elided (the section shows the note)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    for i, word in enumerate(words[:-1]):
+        if word == "--adaptive-note":
+            words[i + 1] = "…"
+    return shlex.join(words)
+
+
+def adaptive_section(part: dict[str, Any], meta: dict[str, Any]) -> str:
+    """Section 6, between its markers (see :func:`update_section`)."""
+    m = meta["machine"]
+    repeats = part.get("repeats", 0)
+    concurrencies = ", ".join(str(c) for c in part.get("concurrencies", []))
+    lines = [
+        ADAPTIVE_BEGIN,
+        '## 6. Adaptive concurrency: `concurrency="auto"` against fixed settings',
+        "",
+        f"This section: measured {m['date']} by `{_without_note(meta['command'])}` in "
+        f"{part.get('duration_s', 0) / 60:.1f} minutes; rxcql {m['rxcql']}, Cassandra "
+        f"{meta.get('cassandra', '?')}, load average (1 min) {m.get('load_start') or 0:.2f} at "
+        f"the start. A plain Python loop of 10M additions took {part['calibration_s']:.2f} s "
+        "at the start of this part.",
+        "",
+    ]
+    if part.get("note"):
+        lines += [f"**Note.** {part['note']}", ""]
+    found = adaptive_targets(part)
+    if found:
+        lines += [
+            "Target: `auto` reaches at least 0.9x the throughput of the best fixed setting of "
+            "each workload. " + "; ".join(t.removeprefix("adaptive, ") for t in found) + ".",
+            "",
+        ]
+    for cell in part.get("workloads", []):
+        if not cell.get("samples"):
+            continue
+        what = _ADAPTIVE_LABELS.get(cell["name"], cell["name"]).format(
+            batch_size=part.get("batch_size")
+        )
+        lines += [f"**{what}**, {cell['n']:,} rows per run", "", adaptive_table(cell), ""]
+    overload = part.get("overload", {})
+    if overload.get("samples"):
+        lines += [
+            f"**Overload**: a scratch node (`rxcql_dev`, 1 GB heap, {overload.get('node')}) with "
+            "`native_transport_rate_limiting_enabled: true`, "
+            f"`native_transport_max_requests_per_second: {overload['rate']:,}`; prepared "
+            f"one-row INSERTs, {overload['n']:,} rows per run.",
+            "",
+            adaptive_table(overload),
+            "",
+        ]
+    elif overload.get("skipped"):
+        lines += [f"Overload scenario: {overload['skipped']}.", ""]
+    lines += [
+        "How it is measured: every contender is `rxcql.execute(..., raise_on_first_error=False)"
+        ".subscribe` with the same observer, which checks as in part 2 the count and that "
+        "result *i* belongs to statement *i*, and with the same progress callback "
+        f"(`progress_interval={part.get('progress_interval')}`), so "
+        f"the fixed settings ({concurrencies}) pay for the request timing that a progress "
+        f"callback turns on, as `auto` does. Repeats: {repeats}, outermost; each repeat "
+        "visits the workloads forward then backward, and within a workload runs the contenders "
+        "forward then backward. Rows/s is rows / median wall time, client CPU the median "
+        "process CPU time per row (every thread, as in part 2); a ratio is the median of the "
+        "paired ratios to the best fixed setting (highest median rows/s) of that workload. "
+        "Request latency is measured outside rxcql: the session is wrapped in a proxy whose "
+        "`execute_async` notes the time before calling the driver's and adds its own callback "
+        "pair to the returned ResponseFuture; p50 and p99 are over all requests of a run (a "
+        "batch is one request), the median over runs. The limit `auto` settled on is the median "
+        "of `Progress.concurrency` over the second half of a run's progress reports (the median "
+        "over runs; each run's in parentheses). Each INSERT run overwrites the same keys of "
+        f"`kv_bulk` (bigint key); {part.get('spot_check', 0):,} random keys are deleted before "
+        "it and read back after it (but for the keys of failed statements). The SELECTs read "
+        "`kv_read`, populated beforehand. A failed statement (a server-side timeout with too "
+        "many requests in flight) is counted, not fatal: it is an outcome of that setting, and "
+        "the best fixed setting is the fastest among those without failures. Every other check "
+        "of part 2 holds: one result per statement, each success carries its own key.",
+        "",
+        ADAPTIVE_END,
+    ]
+    return "\n".join(lines)
+
+
+def update_section(section: str, path: Path = DOCS) -> Path:
+    """Replace the adaptive section of the page at ``path`` (between its markers) with
+    ``section``; a page without it gets it before "## How it is measured" (else at the end)."""
+    text = path.read_text()
+    begin, end = text.find(ADAPTIVE_BEGIN), text.find(ADAPTIVE_END)
+    if begin >= 0 and end > begin:
+        text = text[:begin] + section + text[end + len(ADAPTIVE_END) :]
+    else:
+        at = text.find("## How it is measured")
+        if at < 0:
+            text = text.rstrip("\n") + "\n\n" + section + "\n"
+        else:
+            text = text[:at] + section + "\n\n" + text[at:]
+    path.write_text(text)
+    return path
+
+
 # -- targets --------------------------------------------------------------------------------------
 
 
@@ -492,6 +701,9 @@ def targets(results: dict[str, Any]) -> list[str]:
     bulk = results.get("bulk")
     if bulk and bulk.get("samples"):
         out += bulk_targets(bulk)
+    adaptive = results.get("adaptive")
+    if adaptive:
+        out += adaptive_targets(adaptive)
     return out
 
 
@@ -539,6 +751,7 @@ METHOD = """\
   table populated once. Throughput is statements / median wall time.
 * **Memory** (part 3): see the notes under its table.
 * **Bulk writes** (part 5): see the notes under its table.
+* **Adaptive concurrency** (part 6): see the notes under its tables.
 """
 
 
@@ -696,6 +909,9 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
             "is deleted before the run and read back after it, every row holding its value.",
             "",
         ]
+    adaptive = results.get("adaptive")
+    if adaptive and adaptive.get("workloads"):
+        parts += [adaptive_section(adaptive, meta), ""]
     parts += [METHOD, meta["commands"], ""]
     return "\n".join(parts)
 
