@@ -35,6 +35,8 @@ from ._rows import Page as Page
 from ._rows import RowsObservable as RowsObservable
 from ._rows import stream_rows as stream_rows
 from ._rows import stream_rows_many as stream_rows_many
+from ._scan import count_table as count_table
+from ._scan import scan_table as scan_table
 
 __version__ = "0.1.0.dev0"
 
@@ -59,6 +61,7 @@ __all__ = [
     "TooManyErrorsError",
     "aiterate",
     "collect",
+    "count_table",
     "execute",
     "execute_concurrent",
     "execute_concurrent_async",
@@ -67,6 +70,7 @@ __all__ = [
     "iterate",
     "operators",
     "replay_failed",
+    "scan_table",
     "stream_rows",
     "stream_rows_many",
     "testing",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +26,13 @@ from rxcql_dev import cassandra_cluster, cassandra_server
 from rxcql_dev.cassandra_server import NodeSpec
 
 import rxcql
+from rxcql._scan import token_ranges
 from rxcql.testing import RecordingObserver
 
 from .support import failures, fault_after, inserts, payload, run
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+# The first test also waits for the three JVMs to start (up to two minutes on a loaded machine).
+pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROWS = 20_000
 STOP_AFTER = 5_000
@@ -149,6 +152,55 @@ def test_replica_batches_hold_rows_of_one_replica_set(
             )
         }
         assert stored == {i: payload(i) for i in range(BATCHED_ROWS)}
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        cluster.shutdown()
+
+
+SCANNED_ROWS = 200_000
+
+
+def test_a_table_scan_returns_every_row_once_across_vnodes(three_nodes: ThreeNodes) -> None:
+    # Runs before the node-stop test below. Each node holds 4 vnodes (interleaved): the scan
+    # splits the ring by them (and further), sends each range to its replica, and every row
+    # of 200,000 comes out exactly once.
+    cluster = Cluster(
+        contact_points=[spec.contact_point for spec in three_nodes.specs], protocol_version=5
+    )
+    session = cluster.connect()
+    keyspace = f"rxcql_scan_{uuid.uuid4().hex[:8]}"
+    try:
+        session.execute(
+            f"CREATE KEYSPACE {keyspace} WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.set_keyspace(keyspace)
+        session.execute("CREATE TABLE rows (id int PRIMARY KEY, payload text)")
+        insert = session.prepare("INSERT INTO rows (id, payload) VALUES (?, ?)")
+        results = rxcql.execute_concurrent_with_args(
+            session,
+            insert,
+            ((i, payload(i)) for i in range(SCANNED_ROWS)),
+            concurrency=8,
+            batch="replica",
+            retry=rxcql.Retry(attempts=5, idempotent_only=False),
+        )
+        assert all(ok for ok, _ in results)
+        ranges = token_ranges(session, keyspace)
+        assert len({piece.end for piece in ranges}) == len(ranges) >= 3 * 4
+        assert {len(piece.replicas) for piece in ranges} == {1}
+        assert len({piece.replicas for piece in ranges}) == 3  # every node owns some ranges
+        seen = Counter(
+            row.id
+            for row in rxcql.iterate(rxcql.scan_table(session, f"{keyspace}.rows", concurrency=6))
+        )
+        assert len(seen) == SCANNED_ROWS
+        assert set(seen.values()) == {1}
+        assert set(seen) == set(range(SCANNED_ROWS))
+        server_count = session.execute(
+            SimpleStatement("SELECT count(*) FROM rows"), timeout=120
+        ).one()[0]
+        assert rxcql.count_table(session, f"{keyspace}.rows") == server_count == SCANNED_ROWS
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()

@@ -89,6 +89,21 @@ def evenly_spaced_tokens(size: int) -> list[str]:
     return [str(_MIN_TOKEN + i * step) for i in range(size)]
 
 
+#: Vnodes per node of the local cluster: its ranges interleave, as a real cluster's do.
+VNODES_PER_NODE = 4
+
+
+def vnode_tokens(size: int, per_node: int = VNODES_PER_NODE) -> list[str]:
+    """``per_node`` Murmur3 tokens for each of ``size`` nodes, comma-separated per node: all
+    the tokens evenly spaced over the ring, dealt round-robin, so that neighbouring ranges
+    belong to different nodes."""
+    step = 2**64 // (size * per_node)
+    return [
+        ",".join(str(_MIN_TOKEN + (k * size + i) * step) for k in range(per_node))
+        for i in range(size)
+    ]
+
+
 def cluster_specs(
     size: int = DEFAULT_SIZE,
     *,
@@ -113,10 +128,11 @@ def cluster_specs(
             seeds=seeds,
             cluster_name=CLUSTER_NAME,
             initial_token=token,
+            num_tokens=VNODES_PER_NODE,
             node_dir=root / f"node{i}",
             heap=heap,
         )
-        for i, token in enumerate(evenly_spaced_tokens(size), start=1)
+        for i, token in enumerate(vnode_tokens(size), start=1)
     ]
 
 

@@ -106,12 +106,13 @@ class NodeSpec:
         jmx_port: Local JMX port, or ``None`` for no JMX.
         seeds: ``host:storage_port,...`` of the seeds.
         cluster_name: Nodes join only a cluster of the same name.
-        initial_token: Its single token.
+        initial_token: Its token, or its tokens (comma-separated, ``num_tokens`` of them).
         node_dir: Its directory (config, data, log, pid file).
         heap: ``-Xms``/``-Xmx``.
         auto_bootstrap: ``False`` (written as ``auto_bootstrap: false``) for nodes of a cluster
             that starts empty: there is nothing to stream.
         extra_yaml: More cassandra.yaml, appended as written (a node with a rate limit, say).
+        num_tokens: Tokens (vnodes) of the node; ``initial_token`` lists them.
         jvm_options: More JVM flags (system properties, say), placed before the main class.
     """
 
@@ -127,6 +128,7 @@ class NodeSpec:
     heap: str = "1g"
     auto_bootstrap: bool = False
     extra_yaml: str = ""
+    num_tokens: int = 1
     jvm_options: tuple[str, ...] = ()
 
     @property
@@ -217,7 +219,7 @@ def _cassandra_yaml(spec: NodeSpec, data: Path) -> str:
     extra = "" if spec.auto_bootstrap else "auto_bootstrap: false\n"
     return f"""# Written by rxcql_dev.cassandra_server for a throwaway test node.
 cluster_name: {spec.cluster_name}
-num_tokens: 1
+num_tokens: {spec.num_tokens}
 initial_token: {spec.initial_token}
 {extra}partitioner: org.apache.cassandra.dht.Murmur3Partitioner
 endpoint_snitch: SimpleSnitch
