@@ -4,6 +4,7 @@ the whole ring), as many as asked for, each with its owner's replicas."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from types import SimpleNamespace
 from typing import Any
@@ -55,7 +56,7 @@ def test_ranges_cover_the_ring_exactly_once(tokens: list[int], splits: int | Non
     assert all(piece.end != LOWEST for piece in ranges)
     # In token order, each starting where the one before ended, from the lowest to the highest.
     assert ranges[0].start in (None, LOWEST)
-    for before, after in zip(ranges, ranges[1:], strict=False):
+    for before, after in itertools.pairwise(ranges):
         assert after.start == before.end
     assert ranges[-1].end == HIGHEST
     # As many as asked for, unless a range is too narrow to cut further (one token wide).
