@@ -12,23 +12,34 @@ latency and losses as the brakes:
 * **Rounds.** Completions are grouped into rounds of at least ``ROUND_SECONDS`` and
   ``MIN_SAMPLES`` requests; a round starts one median latency after the limit last changed (the
   requests sent at the old limit are not measured against the new one). A round yields its
-  median latency and its throughput (statements completed per second). Rounds of a tenth of a
-  second were too noisy on the real node: at 1,000 requests per second the limit took steps up
-  on noise alone. Little's law (mean in flight over mean latency) is steadier but wrong for a
-  busy Python client: a freed slot waits for the drain loop before it is used again, so it
-  over-counts at high limits and kept the limit near 4 where 128 was 18% faster.
+  median latency and its throughput: the median of the rates of its ``PARTS`` parts, so that a
+  stall (a garbage collection, a busy consumer holding the IO thread) spoils one part, not the
+  round. Rounds of a tenth of a second, and the plain average rate, were too noisy on the real
+  node: at 1,000 requests per second the limit took steps up on noise alone. Little's law (mean
+  in flight over mean latency) is steadier but wrong for a busy Python client: a freed slot
+  waits for the drain loop before it is used again, so it over-counts at high limits and kept
+  the limit near 4 where 128 was 18% faster.
 * **Slow start.** The limit doubles each round while that raises throughput by at least
   ``SLOW_START_GAIN``; the first doubling that does not is undone.
-* **Probing.** Then every ``HOLD_ROUNDS`` rounds the limit tries a step of ``STEP`` up or
-  down, in turn. A step up is kept if throughput rose by at least ``UP_GAIN`` (and the run goes
-  on stepping up); a step down is kept while throughput stays within ``DOWN_LOSS`` of where
-  the steps down began (fewer requests in flight for the same throughput is lower latency, by
-  Little's law; and the run goes on stepping down). A step that fails is undone.
+* **The curve, measured.** Limits live on a grid (``initial * STEP ** i``, three steps to a
+  doubling). Each round's throughput is folded into its limit's estimate (an exponential
+  average, so one noisy round moves it but does not set it; estimates older than
+  ``FORGET_SECONDS`` are dropped). The limit goes to the *target*: the lowest limit whose
+  estimate is within ``TOLERANCE`` of the best one, the best throughput at the least latency
+  (Little's law). Every ``HOLD_ROUNDS`` rounds it tries a neighbour of the target, up and down
+  in turn; a neighbour that becomes the target is followed by the next step the same way at
+  once (so a recovery takes rounds, not probes). An earlier version judged each step by one
+  round against the one before; under the noise of a shared machine it random-walked, and in
+  the benchmark ended between 6 and 320 for one workload.
 * **Loss** (multiplicative decrease): an ``Overloaded`` error or a timeout halves the limit at
-  once, at most once per median latency (TCP's once per round trip).
+  once, at most once per median latency (TCP's once per round trip), and forgets what was
+  measured above the new limit.
 * **Latency** (multiplicative decrease): a round whose median latency is more than
-  ``LATENCY_FACTOR`` times the lowest round median seen cuts the limit by ``LATENCY_CUT``,
-  unless throughput rose with it.
+  ``LATENCY_FACTOR`` times its recent level (an exponential average of the round medians) cuts
+  the limit by ``LATENCY_CUT``, unless throughput rose with it. Measured against the lowest
+  latency ever seen instead (Vegas' and Gradient2's no-load baseline), a Python client's
+  latency, which grows with the requests in flight, read as "far above" at every high limit,
+  and the limit ratcheted down to 4-26 in the benchmark while 512 was best.
 * **Application limited.** A round in which the requests in flight (read at each completion)
   averaged under half the limit (a rate limit, a slow source or consumer) says nothing about a
   higher limit: no step up. (The peak would not do: a rate limit's bursts reach the limit.)
@@ -101,30 +112,41 @@ class AdaptiveLimit:
     """The limiter of one run. ``sample`` is called under the engine's lock for each finished
     request; ``limit`` is the current limit on requests in flight."""
 
-    ROUND_SECONDS = 0.25
+    ROUND_SECONDS = 0.5
+    #: A round's throughput is the median of its parts' (a stall of the client or a node
+    #: spoils one part, not the round).
+    PARTS = 5
     MIN_SAMPLES = 32
     SLOW_START_GAIN = 0.10
     HOLD_ROUNDS = 3
-    STEP = 1.25
-    UP_GAIN = 0.08
-    DOWN_LOSS = 0.05
-    BACKOFF = 0.5
-    LATENCY_FACTOR = 8.0
+    #: Limits move on a grid of ``initial * STEP ** i``; a doubling (or halving) is 3 steps.
+    STEP = 2 ** (1 / 3)
+    DOUBLING = 3
+    UP_GAIN = 0.05
+    #: The target: the lowest limit within this share of the best throughput measured.
+    TOLERANCE = 0.03
+    MEASURE_WEIGHT = 0.3
+    #: Measurements older than this are forgotten (the cluster changes).
+    FORGET_SECONDS = 30.0
+    LATENCY_FACTOR = 3.0
     LATENCY_CUT = 0.75
+    #: Weight of a round's median latency in the recent level (an exponential average).
+    RECENT_WEIGHT = 0.2
 
     __slots__ = (
         "_bounds",
-        "_down_ref",
-        "_floor",
-        "_holds",
+        "_index",
         "_last_cut",
         "_latencies",
         "_limit",
+        "_measured",
         "_median",
         "_next_probe",
-        "_prev",
+        "_parts",
         "_probe",
+        "_recent",
         "_round_start",
+        "_rounds",
         "_slow_start",
         "_statements",
         "_sum_in_flight",
@@ -138,20 +160,22 @@ class AdaptiveLimit:
         #: The current limit on requests in flight (an int, read by the engine).
         self.limit = bounds.initial
         self._slow_start = True
-        self._floor = math.inf
+        #: The recent level of round median latencies (an exponential average); 0: none yet.
+        self._recent = 0.0
         self._median = 0.0
         self._last_cut = -math.inf
-        #: The round before the current one: (limit, throughput); None at a fresh start.
-        self._prev: tuple[float, float] | None = None
-        #: The step under trial: +1 up, -1 down, 0 none.
+        #: Where the limit is on its grid (``initial * STEP ** index``).
+        self._index = 0
+        #: What each limit on the grid measured lately: index -> (throughput, when).
+        self._measured: dict[int, tuple[float, float]] = {}
+        self._rounds = 0
+        #: The step being tried (+1 up, -1 down, 0 none), and the next one to try.
         self._probe = 0
         self._next_probe = 1
-        self._holds = 0
-        #: The throughput where the current run of steps down began.
-        self._down_ref = 0.0
         self._latencies: list[float] = []
         self._statements = 0
         self._sum_in_flight = 0
+        self._parts = [0] * self.PARTS
         self._round_start = now
         #: Every change so far, as (time, new limit, reason): for tests, benchmarks and logs.
         self.changes: list[tuple[float, int, str]] = []
@@ -166,7 +190,8 @@ class AdaptiveLimit:
             if now - self._last_cut >= self._median:
                 self._last_cut = now
                 self._slow_start = False
-                self._set(self._limit * self.BACKOFF, now, "overload")
+                self._forget_above(self._index - self.DOUBLING)
+                self._go(self._index - self.DOUBLING, now, "overload")
             return
         if now < self._round_start:
             return  # sent at an earlier limit
@@ -174,84 +199,137 @@ class AdaptiveLimit:
         latencies.append(latency)
         self._statements += statements
         self._sum_in_flight += in_flight
-        if now - self._round_start < self.ROUND_SECONDS or len(latencies) < self.MIN_SAMPLES:
+        elapsed = now - self._round_start
+        part = int(elapsed * self.PARTS / self.ROUND_SECONDS)
+        self._parts[part if part < self.PARTS else self.PARTS - 1] += statements
+        if elapsed < self.ROUND_SECONDS or len(latencies) < self.MIN_SAMPLES:
             return
         latencies.sort()
         median = latencies[len(latencies) // 2]
-        throughput = self._statements / (now - self._round_start)
+        throughput = self._throughput(elapsed)
         limited = self._sum_in_flight < 0.5 * self._limit * len(latencies)
         self._restart_round(now)
         self._median = median
         self._end_round(now, throughput, median, limited)
+
+    def _throughput(self, elapsed: float) -> float:
+        """Statements per second of the round: the median of its parts' rates when each part
+        saw a few completions, else the round's average."""
+        parts = self._parts
+        if min(parts) < 3:
+            return self._statements / elapsed
+        width = self.ROUND_SECONDS / self.PARTS
+        rates = [count / width for count in parts[:-1]]
+        rates.append(parts[-1] / (elapsed - width * (self.PARTS - 1)))
+        rates.sort()
+        return rates[len(rates) // 2]
 
     def _restart_round(self, start: float) -> None:
         self._round_start = start
         self._latencies = []
         self._statements = 0
         self._sum_in_flight = 0
+        self._parts = [0] * self.PARTS
 
     def _end_round(self, now: float, throughput: float, median: float, limited: bool) -> None:
-        prev = self._prev
-        floor = self._floor = min(self._floor, median)
-        limit = self._limit
+        recent = self._recent
+        self._recent = median if recent == 0.0 else recent + self.RECENT_WEIGHT * (median - recent)
+        index = self._index
+        previous = self._measured.get(index)
         if self._slow_start:
             if limited:
-                self._prev = (limit, throughput)
                 return
-            if prev is None or throughput >= prev[1] * (1 + self.SLOW_START_GAIN):
-                self._prev = (limit, throughput)
-                if limit >= self._bounds.max:
+            best = max((rate for rate, _ in self._measured.values()), default=0.0)
+            self._measure(index, throughput, now)
+            if best == 0.0 or throughput >= best * (1 + self.SLOW_START_GAIN):
+                if self._at_max(index):
                     self._slow_start = False
                     return
-                self._set(limit * 2, now, "slow start")
+                self._go(index + self.DOUBLING, now, "slow start")
                 return
             self._slow_start = False
-            self._prev = prev
-            self._set(prev[0], now, "slow start ends")
+            self._go(index - self.DOUBLING, now, "slow start ends")
             return
-        if median > self.LATENCY_FACTOR * floor and (
-            prev is None or throughput < prev[1] * (1 + self.UP_GAIN)
+        if (
+            recent > 0.0
+            and median > self.LATENCY_FACTOR * recent
+            and (previous is None or throughput < previous[0] * (1 + self.UP_GAIN))
         ):
-            self._prev = None
-            self._probe = 0
-            self._holds = 0
-            self._set(limit * self.LATENCY_CUT, now, "latency")
+            self._forget_above(index - 1)
+            self._go(index - 1, now, "latency")
             return
-        probe = self._probe
-        if probe == 0:
-            self._prev = (limit, throughput)
-            self._holds += 1
-            if self._holds < self.HOLD_ROUNDS:
-                return
-            self._holds = 0
+        if limited:
+            return  # says nothing about this limit's throughput
+        self._measure(index, throughput, now)
+        self._rounds += 1
+        target = self._target(now)
+        probe, self._probe = self._probe, 0
+        if probe and target == index and not self._bounded(target, probe):
+            # The step just tried is now the best: keep going that way at once (momentum: a
+            # recovery after a loss takes a few rounds, not a few probes apart).
+            self._probe = probe
+            self._go(target + probe, now, "step up" if probe > 0 else "step down")
+            return
+        if self._rounds % self.HOLD_ROUNDS == 0:
+            # Look at a neighbour of the target, up and down in turn, to keep the picture of
+            # the curve fresh (the cluster changes, and one round is a noisy measure).
             direction = self._next_probe
             self._next_probe = -direction
-            if direction > 0 and (limited or limit >= self._bounds.max):
+            if not self._bounded(target, direction):
+                self._probe = direction
+                self._go(target + direction, now, "step up" if direction > 0 else "step down")
                 return
-            if direction < 0 and limit <= self._bounds.min:
-                return
-            self._down_ref = throughput
-            self._step(direction, now)
-            return
-        assert prev is not None
-        if probe > 0:
-            kept = not limited and throughput >= prev[1] * (1 + self.UP_GAIN)
-        else:
-            kept = throughput >= self._down_ref * (1 - self.DOWN_LOSS)
-        if not kept:
-            self._probe = 0
-            self._set(prev[0], now, "step undone")
-            return
-        self._prev = (limit, throughput)
-        if (probe > 0 and limit >= self._bounds.max) or (probe < 0 and limit <= self._bounds.min):
-            self._probe = 0
-            return
-        self._step(probe, now)
+        if target != index:
+            self._go(target, now, "to the best")
 
-    def _step(self, direction: int, now: float) -> None:
-        self._probe = direction
-        factor = self.STEP if direction > 0 else 1 / self.STEP
-        self._set(self._limit * factor, now, "step up" if direction > 0 else "step down")
+    def _measure(self, index: int, throughput: float, now: float) -> None:
+        """Fold a round's throughput into the estimate of its limit (an exponential average:
+        a noisy round moves it, does not set it)."""
+        known = self._measured.get(index)
+        rate = (
+            throughput
+            if known is None
+            else known[0] + self.MEASURE_WEIGHT * (throughput - known[0])
+        )
+        self._measured[index] = (rate, now)
+
+    def _target(self, now: float) -> int:
+        """The lowest limit whose throughput is within ``TOLERANCE`` of the best measured
+        lately: the best throughput at the least latency (Little's law)."""
+        measured = self._measured
+        for index in [i for i, (_, seen) in measured.items() if now - seen > self.FORGET_SECONDS]:
+            del measured[index]
+        best = max(rate for rate, _ in measured.values())
+        return min(i for i, (rate, _) in measured.items() if rate >= best * (1 - self.TOLERANCE))
+
+    def _forget_above(self, index: int) -> None:
+        """After a loss or a latency spike, what was measured above ``index`` no longer holds."""
+        for known in [i for i in self._measured if i > index]:
+            del self._measured[known]
+
+    def _bounded(self, index: int, direction: int) -> bool:
+        """Whether a step that way from ``index`` would leave the bounds."""
+        return self._at_max(index) if direction > 0 else self._at_min(index)
+
+    def _at_max(self, index: int) -> bool:
+        return self._limit_of(index) >= self._bounds.max
+
+    def _at_min(self, index: int) -> bool:
+        return self._limit_of(index) <= self._bounds.min
+
+    def _limit_of(self, index: int) -> float:
+        bounds = self._bounds
+        return min(float(bounds.max), max(float(bounds.min), bounds.initial * self.STEP**index))
+
+    def _go(self, index: int, now: float, reason: str) -> None:
+        bounds = self._bounds
+        # Keep the index within the bounds (so that a step back from a bound is one step).
+        while index > 0 and bounds.initial * self.STEP ** (index - 1) >= bounds.max:
+            index -= 1
+        while index < 0 and bounds.initial * self.STEP ** (index + 1) <= bounds.min:
+            index += 1
+        self._index = index
+        self._set(self._limit_of(index), now, reason)
 
     def _set(self, limit: float, now: float, reason: str) -> None:
         bounds = self._bounds

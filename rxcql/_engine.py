@@ -96,9 +96,11 @@ class _Run(RunSkeleton):
     """
 
     __slots__ = (
+        "_ahead_cap",
         "_batcher",
         "_budget",
         "_buffer",
+        "_clock",
         "_concurrency",
         "_execute_async",
         "_in_flight",
@@ -107,19 +109,26 @@ class _Run(RunSkeleton):
         "_input_error",
         "_internal",
         "_issued",
+        "_latencies",
+        "_latency_seen",
         "_limit",
+        "_limiter",
         "_next_progress",
         "_on_stop",
+        "_per_request",
         "_profile",
         "_progress",
         "_progress_interval",
         "_pull",
         "_raise",
         "_rate",
+        "_sample_rng",
         "_source",
         "_started",
         "_stop_issuing",
+        "_timed",
         "_timer_pending",
+        "_window",
         "delivered",
         "failed",
         "max_buffered",
@@ -171,6 +180,24 @@ class _Run(RunSkeleton):
         self._progress_interval = options.progress_interval
         self._started = time.perf_counter()
         self._next_progress = self._started + options.progress_interval
+        #: Requests are timed (send to answer) for the limiter (concurrency="auto") and for the
+        #: latency of progress reports, on the run's clock (a fake session's manual one).
+        self._timed = options.adaptive is not None or options.progress is not None
+        self._clock = timer_factory(session)[1] if self._timed else time.monotonic
+        #: concurrency="auto": the limiter that moves ``_concurrency`` (under the lock).
+        self._limiter = (
+            AdaptiveLimit(options.adaptive, self._clock()) if options.adaptive is not None else None
+        )
+        #: Statements per request at most, and the window: with an adaptive limit, the window
+        #: follows it (``_ahead_cap``, twice the limit's worth of requests), within the window
+        #: of the options (sized for the limit's max).
+        self._per_request = options.batch_size if options.batch is not None else 1
+        self._window = options.window
+        self._ahead_cap = self._cap_for(self._concurrency)
+        #: Request latencies of the current progress interval (a bounded sample).
+        self._latencies: list[float] = []
+        self._latency_seen = 0
+        self._sample_rng = random.Random()
         #: Results handed to the observer so far (for tests and progress reporting).
         self.delivered = 0
         #: Statements that failed so far.
@@ -214,19 +241,21 @@ class _Run(RunSkeleton):
     # the result was already there. The driver swallows exceptions from callbacks, so none may
     # escape them: an escaped one would be a slot that never frees and a stream that never ends.
 
-    def _on_success(self, rows: Any, future: Any, index: int) -> None:
+    def _on_success(self, rows: Any, future: Any, index: int, sent: float = 0.0) -> None:
         try:
             value = result_set(future, rows)
         except Exception as exc:  # a future that cannot build its ResultSet is a failure
-            self._complete(index, False, exc)
+            self._complete(index, False, exc, sent)
             return
-        self._complete(index, True, value)
+        self._complete(index, True, value, sent)
 
-    def _on_failure(self, exc: Any, future: Any, index: int) -> None:
+    def _on_failure(self, exc: Any, future: Any, index: int, sent: float = 0.0) -> None:
         detach(future)
-        self._complete(index, False, exc)
+        self._complete(index, False, exc, sent, isinstance(exc, OVERLOAD_ERRORS))
 
-    def _complete(self, index: int, success: bool, value: Any) -> None:
+    def _complete(
+        self, index: int, success: bool, value: Any, sent: float = 0.0, overloaded: bool = False
+    ) -> None:
         """The merge: one statement finished. Its result goes to the reorder buffer, and if no
         thread is running the drain loop, this one does (its first pass reserved in the same lock
         round as the bookkeeping: on the common path, one completion costs two lock rounds)."""
@@ -240,6 +269,8 @@ class _Run(RunSkeleton):
         with self._lock:
             if self._terminated:
                 return
+            if sent:
+                self._sample_latency(sent, 1, overloaded)
             self._in_flight -= 1
             if not success:
                 self._count_failure(index)
@@ -273,6 +304,38 @@ class _Run(RunSkeleton):
                 self._stop_issuing = self._input_done = True
                 self._input_error = too_many
 
+    def _cap_for(self, limit: int) -> int:
+        if self._limiter is None:
+            return self._window
+        return min(self._window, 2 * limit * self._per_request)
+
+    def _sample_latency(self, sent: float, statements: int, overloaded: bool) -> None:
+        """Under the lock: a request sent at ``sent`` finished (or failed with an overload
+        error): its latency goes to the limiter and to the progress interval's sample."""
+        now = self._clock()
+        latency = now - sent
+        limiter = self._limiter
+        if limiter is not None:
+            limiter.sample(now, latency, statements, self._in_flight, overloaded)
+            limit = limiter.limit
+            if limit != self._concurrency:
+                self._concurrency = limit
+                self._ahead_cap = self._cap_for(limit)
+        if self._progress is not None and not overloaded:
+            # A bounded uniform sample of the interval (reservoir sampling).
+            self._latency_seen += 1
+            if len(self._latencies) < _LATENCY_SAMPLE:
+                self._latencies.append(latency)
+            else:
+                slot = self._sample_rng.randrange(self._latency_seen)
+                if slot < _LATENCY_SAMPLE:
+                    self._latencies[slot] = latency
+
+    @property
+    def limit_changes(self) -> list[tuple[float, int, str]]:
+        """``concurrency="auto"``: the limit's changes so far, as (time, limit, reason)."""
+        return list(self._limiter.changes) if self._limiter is not None else []
+
     def _reserve(self) -> int:
         """Under the lock: reserve every credit free now (``min`` of the free concurrency slots
         and the window's room, and what the rate limit allows); the caller issues that many."""
@@ -282,6 +345,10 @@ class _Run(RunSkeleton):
         room = self._limit - self._issued
         if room < credits:
             credits = room
+        if self._limiter is not None:
+            ahead = self._ahead_cap - (self._issued - self.delivered)
+            if ahead < credits:
+                credits = ahead
         if credits <= 0:
             return 0
         if self._rate is not None:
@@ -342,6 +409,7 @@ class _Run(RunSkeleton):
         try:
             buffer = self._buffer
             batcher = self._batcher
+            stamp = self._clock if self._timed else None  # timed requests carry their send time
             missed = 1
             starved = False
             while True:
@@ -386,7 +454,7 @@ class _Run(RunSkeleton):
                         future = self._execute_async(
                             pulled[0], pulled[1], execution_profile=self._profile
                         )
-                        args = (future, index)
+                        args = (future, index) if stamp is None else (future, index, stamp())
                         future.add_callbacks(
                             self._on_success,
                             self._on_failure,
@@ -462,7 +530,17 @@ class _Run(RunSkeleton):
         timer.start()
 
     def snapshot(self, done: bool = False) -> Progress:
-        """The run's counters now, as a :class:`Progress`."""
+        """The run's counters now, as a :class:`Progress` (the latency percentiles over the
+        requests that finished since the previous snapshot)."""
+        p50 = p99 = None
+        if self._timed:
+            with self._lock:
+                latencies, self._latencies = self._latencies, []
+                self._latency_seen = 0
+            if latencies:
+                latencies.sort()
+                p50 = latencies[len(latencies) // 2]
+                p99 = latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)]
         return Progress(
             issued=self._issued,
             completed=self.completed,
@@ -472,6 +550,8 @@ class _Run(RunSkeleton):
             elapsed=time.perf_counter() - self._started,
             done=done,
             concurrency=self._concurrency,
+            latency_p50=p50,
+            latency_p99=p99,
         )
 
     def _maybe_report(self, now: float) -> None:
@@ -541,19 +621,13 @@ class _RequestRun(_Run):
     """
 
     __slots__ = (
-        "_ahead_cap",
         "_checkpoint",
-        "_clock",
         "_done",
         "_due",
         "_failed_at",
         "_failed_log",
-        "_latencies",
-        "_latency_seen",
-        "_limiter",
         "_long_run",
         "_offset",
-        "_per_request",
         "_prepared_long_run",
         "_resend",
         "_retry",
@@ -575,24 +649,8 @@ class _RequestRun(_Run):
         )
         self._retry = options.retry
         create_timer, clock = timer_factory(self._session)
-        self._clock = clock
         self._retry_timer = RetryTimer(create_timer, clock, self._retries_due)
         self._rng = random.Random()
-        #: concurrency="auto": the limiter that moves ``_concurrency`` (under the lock).
-        self._limiter = (
-            AdaptiveLimit(options.adaptive, clock()) if options.adaptive is not None else None
-        )
-        #: Statements per request at most, and the window: with an adaptive limit, the window
-        #: follows it (``_ahead_cap``, twice the limit's worth of requests), within the
-        #: window of the options (sized for the limit's max).
-        self._per_request = options.batch_size if options.batch is not None else 1
-        self._window = options.window
-        self._ahead_cap = self._cap_for(self._concurrency)
-        #: Request latencies of the current progress interval (a bounded sample), kept when a
-        #: progress callback is given; requests are timed for it and for the limiter.
-        self._timed = self._limiter is not None or self._progress is not None
-        self._latencies: list[float] = []
-        self._latency_seen = 0
         #: Long runs (checkpoint=, failed_log=): set up by the first drain pass
         #: (:meth:`_prepare_long_run`); ``_offset`` input items were skipped by a resume, and
         #: result indexes count from the input's start.
@@ -621,11 +679,6 @@ class _RequestRun(_Run):
     @property
     def completed(self) -> int:
         return self._done
-
-    def _cap_for(self, limit: int) -> int:
-        if self._limiter is None:
-            return self._window
-        return min(self._window, 2 * limit * self._per_request)
 
     def _reserve(self) -> int:
         """Under the lock: reserve the window's room (statements), rate limited."""
@@ -834,29 +887,10 @@ class _RequestRun(_Run):
         self._complete_requests([(i, False, exc) for i in request.indexes], 1, request)
 
     def _sample(self, request: Request, overloaded: bool) -> None:
-        """Under the lock: a sent request finished (or failed with an overload error): its
-        latency goes to the limiter and to the progress interval's sample."""
-        if not request.sent:
-            return
-        now = self._clock()
-        latency = now - request.sent
-        request.sent = 0.0  # one sample per attempt
-        limiter = self._limiter
-        if limiter is not None:
-            limiter.sample(now, latency, len(request.indexes), self._in_flight, overloaded)
-            limit = limiter.limit
-            if limit != self._concurrency:
-                self._concurrency = limit
-                self._ahead_cap = self._cap_for(limit)
-        if self._progress is not None and not overloaded:
-            # A bounded uniform sample of the interval (reservoir sampling).
-            self._latency_seen += 1
-            if len(self._latencies) < _LATENCY_SAMPLE:
-                self._latencies.append(latency)
-            else:
-                slot = self._rng.randrange(self._latency_seen)
-                if slot < _LATENCY_SAMPLE:
-                    self._latencies[slot] = latency
+        """Under the lock: a sent request finished (or failed with an overload error)."""
+        if request.sent:
+            self._sample_latency(request.sent, len(request.indexes), overloaded)
+            request.sent = 0.0  # one sample per attempt
 
     def _complete_requests(
         self,
@@ -1014,26 +1048,7 @@ class _RequestRun(_Run):
 
     def snapshot(self, done: bool = False) -> Progress:
         progress = super().snapshot(done)
-        p50 = p99 = None
-        with self._lock:
-            latencies, self._latencies = self._latencies, []
-            self._latency_seen = 0
-        if latencies:
-            latencies.sort()
-            p50 = latencies[len(latencies) // 2]
-            p99 = latencies[min(len(latencies) - 1, (len(latencies) * 99) // 100)]
-        return dataclasses.replace(
-            progress,
-            retries=self.retries,
-            waiting=self._waiting,
-            latency_p50=p50,
-            latency_p99=p99,
-        )
-
-    @property
-    def limit_changes(self) -> list[tuple[float, int, str]]:
-        """``concurrency="auto"``: the limit's changes so far, as (time, limit, reason)."""
-        return list(self._limiter.changes) if self._limiter is not None else []
+        return dataclasses.replace(progress, retries=self.retries, waiting=self._waiting)
 
 
 #: What an :class:`ExecuteObservable` emits: rxcql's :class:`~rxcql.ExecutionResult` (from
@@ -1080,13 +1095,9 @@ class ExecuteObservable(DemandShell[_R_co]):
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> _Run:
         options = self._options
-        # Requests are timed (for the limiter, and the latency in progress reports) in the
-        # request run; the plain one is the leanest path.
         plain = (
             options.batch is None
             and options.retry is None
-            and options.adaptive is None
-            and options.progress is None
             and options.checkpoint is None
             and options.failed_log is None
         )

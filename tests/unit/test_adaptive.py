@@ -122,7 +122,11 @@ def test_progress_reports_the_limit_and_latency_percentiles() -> None:
     session = QueueModelSession(servers=10, service=0.02)
     reports: list[rxcql.Progress] = []
     observable = rxcql.execute(
-        session, statements(3000), concurrency="auto", progress=reports.append
+        session,
+        statements(3000),
+        concurrency="auto",
+        progress=reports.append,
+        progress_interval=0.0,  # the simulation runs faster than real time: every pass
     )
     observer = simulate(session, observable)
     check_one_result_each(observer, 3000)
@@ -248,14 +252,14 @@ def test_a_window_below_the_min_is_refused() -> None:
 
 def test_an_overload_halves_the_limit_at_once_and_once_per_latency() -> None:
     limiter = AdaptiveLimit(AdaptiveConcurrency(initial=64), now=0.0)
-    for k in range(200):  # a healthy round (of 0.4 s): median latency 10 ms
+    for k in range(300):  # a healthy round (of 0.6 s): median latency 10 ms
         limiter.sample(0.002 * k, 0.010, 1, 64, False)
     limit = limiter.limit
-    limiter.sample(0.5, 0.010, 1, 64, True)
+    limiter.sample(0.7, 0.010, 1, 64, True)
     assert limiter.limit == round(limit / 2)
-    limiter.sample(0.505, 0.010, 1, 64, True)  # within one median latency: the same loss
+    limiter.sample(0.705, 0.010, 1, 64, True)  # within one median latency: the same loss
     assert limiter.limit == round(limit / 2)
-    limiter.sample(0.52, 0.010, 1, 64, True)
+    limiter.sample(0.72, 0.010, 1, 64, True)
     assert limiter.limit == round(limit / 4)
 
 
@@ -267,3 +271,28 @@ def test_the_limit_never_leaves_its_bounds() -> None:
         now += 0.001
         limiter.sample(now, 0.001, 1, limiter.limit, k % 7 == 0 and k > 2500)
         assert 5 <= limiter.limit <= 12
+
+
+def feed_rounds(limiter: AdaptiveLimit, start: float, rounds: int, latency: float) -> float:
+    """Rounds of 0.6 s at 1,000 completions a second, each request ``latency`` long, the
+    limit always in use."""
+    now = start
+    for _ in range(rounds * 600):
+        now += 0.001
+        limiter.sample(now, latency, 1, limiter.limit, False)
+    return now
+
+
+def test_a_latency_spike_cuts_the_limit_but_a_new_level_does_not_ratchet_it() -> None:
+    limiter = AdaptiveLimit(AdaptiveConcurrency(initial=64), now=0.0)
+    now = feed_rounds(limiter, 0.0, 12, 0.010)  # slow start ends, probing settles
+    before = limiter.limit
+    now = feed_rounds(limiter, now, 1, 0.200)  # a stall: 20x the recent level
+    assert limiter.changes[-1][2] == "latency"
+    assert limiter.limit < before
+    cuts = sum(1 for _, _, reason in limiter.changes if reason == "latency")
+    # Latency stays at the new level (a slower cluster): the recent level follows it, and the
+    # cuts stop within a few rounds instead of driving the limit to its floor.
+    feed_rounds(limiter, now, 30, 0.200)
+    later_cuts = sum(1 for _, _, reason in limiter.changes if reason == "latency") - cuts
+    assert later_cuts <= 3
