@@ -1,0 +1,7 @@
+"""``python -m rxcql.cli``: the ``rxcql`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
