@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any, Unpack
@@ -13,6 +14,8 @@ from ._longrun import PathLike, read_failed_log
 from ._options import RunKeywords, check_session
 from ._results import ExecutionResult
 from ._types import SessionLike
+
+log = logging.getLogger("rxcql")
 
 
 def replay_failed(
@@ -29,6 +32,10 @@ def replay_failed(
     Results come in the log's order; ``result.index`` is the position in the log (line order),
     and the original input index of each is in the log itself.
 
+    Records of input lines that did not parse (``"error": "ParseError"``, with ``"line"`` and
+    ``"raw"`` and no CQL text: ``rxcql load`` writes them to the same file) hold no statement:
+    they are skipped (and counted once in the ``rxcql`` log), and do not take a position.
+
     Raises:
         ValueError: (immediately) a line that is not an rxcql failed-log record, or
             ``failed_log`` naming the file being replayed.
@@ -40,13 +47,26 @@ def replay_failed(
     if again is not None and os.path.realpath(again) == source:
         raise ValueError("replay_failed: failed_log= must be another file than the one replayed")
     prepared: dict[tuple[str, str | None], Any] = {}
+    skipped = 0
     for record in read_failed_log(path):  # a first pass: prepare each statement once
+        if _unparsed_line(record):
+            skipped += 1
+            continue
         cql, keyspace, prepare = _statement_of(record)
         if prepare and (cql, keyspace) not in prepared:
             prepared[cql, keyspace] = _prepare(session, cql, keyspace)
+    if skipped:
+        log.warning(
+            "replay_failed: %d record(s) of %s are input lines that did not parse (no "
+            "statement): skipped",
+            skipped,
+            os.fspath(path),
+        )
 
     def items() -> Iterator[tuple[Any, Any]]:
         for record in read_failed_log(path):
+            if _unparsed_line(record):
+                continue
             cql, keyspace, prepare = _statement_of(record)
             if not prepare:
                 yield cql, _codec().decode_parameters(record.get("parameters"))
@@ -60,6 +80,11 @@ def replay_failed(
                 yield statement, _codec().decode_parameters(record.get("parameters"))
 
     return execute(session, items(), **options)
+
+
+def _unparsed_line(record: dict[str, Any]) -> bool:
+    """A record of an input line that did not parse (``rxcql load``): nothing to run."""
+    return record.get("error") == "ParseError" and "cql" not in record
 
 
 def _statement_of(record: dict[str, Any]) -> tuple[str, str | None, bool]:
