@@ -380,8 +380,11 @@ class _Named(logging.Formatter):
 
 
 def _quiet_negotiation(record: logging.LogRecord) -> bool:
-    """The driver's warnings while it negotiates the protocol version are not news here."""
-    return not record.getMessage().startswith("Downgrading core protocol version")
+    """The driver's warnings while it negotiates the protocol version are not news here, nor
+    its traceback of a statement the server refused to prepare (the command says why)."""
+    return not record.getMessage().startswith(
+        ("Downgrading core protocol version", "Error preparing query")
+    )
 
 
 def _quiet_batch_warnings(record: logging.LogRecord) -> bool:

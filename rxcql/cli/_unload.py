@@ -8,6 +8,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import IO, Any
 
+from cassandra import InvalidRequest
 from cassandra.metadata import protect_name
 
 import rxcql
@@ -108,6 +109,8 @@ def run(options: UnloadOptions, connection: Connection) -> int:
             )
         except ValueError as exc:
             raise CliUsageError(str(exc)) from None
+        except InvalidRequest as exc:
+            raise CliUsageError(f"the server refused the query: {exc}") from None
         out = _open_output(options, stack)
         writer: CsvWriter | JsonWriter
         if options.format == "csv":
@@ -148,8 +151,6 @@ def _summary(
     rate = rows / elapsed if elapsed > 0 else 0.0
     where = "stdout" if options.file == "-" else options.file
     if error is not None:
-        from cassandra import InvalidRequest
-
         if rows == 0 and isinstance(error, InvalidRequest):
             raise CliUsageError(f"the server refused the query: {error}")
         display.message(
@@ -196,11 +197,7 @@ def count(
             total = rxcql.count_table(session, f"{keyspace}.{table}", where=where, splits=splits)
         except ValueError as exc:
             raise CliUsageError(str(exc)) from None
-        except Exception as exc:
-            from cassandra import InvalidRequest
-
-            if isinstance(exc, InvalidRequest):
-                raise CliUsageError(f"the server refused the query: {exc}") from None
-            raise
+        except InvalidRequest as exc:
+            raise CliUsageError(f"the server refused the query: {exc}") from None
         print(total)
         return 0
