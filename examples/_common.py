@@ -13,6 +13,15 @@ import sys
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rxcql_dev import cassandra_node
 
 import rxcql
@@ -44,20 +53,36 @@ def _to_stderr(message: str) -> None:
 
 
 class ProgressBar:
-    """A ``progress=`` callback for :func:`rxcql.execute` that draws a bar on stderr."""
+    """A ``progress=`` callback for :func:`rxcql.execute` that draws a rich progress bar on
+    stderr: rows, rate, time left, requests in flight, failures. On a terminal it redraws in
+    place; elsewhere (a pipe, CI) it prints its last state once, at the end."""
 
     def __init__(self, total: int, label: str = "", width: int = 30) -> None:
         self.total = total
         self.label = label
-        self.width = width
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=width),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>9,.0f}/s"),
+            TimeRemainingColumn(),
+            TextColumn("in flight {task.fields[in_flight]:>4}  failed {task.fields[failed]}"),
+            console=Console(stderr=True),
+        )
+        self._task: TaskID | None = None
 
     def __call__(self, progress: rxcql.Progress) -> None:
-        share = progress.completed / self.total if self.total else 1.0
-        filled = int(share * self.width)
-        bar = "#" * filled + "." * (self.width - filled)
-        line = (
-            f"\r{self.label}[{bar}] {progress.completed:>9,}/{self.total:,} "
-            f"{progress.rate:>9,.0f}/s  in flight {progress.in_flight:>4}  "
-            f"failed {progress.failed}"
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task(
+                self.label, total=self.total, rate=0.0, in_flight=0, failed=0
+            )
+        self._bar.update(
+            self._task,
+            completed=progress.completed,
+            rate=progress.rate,
+            in_flight=progress.in_flight,
+            failed=progress.failed,
         )
-        print(line, end="\n" if progress.done else "", file=sys.stderr, flush=True)
+        if progress.done:
+            self._bar.stop()
