@@ -11,7 +11,9 @@ Parts (``--only``, comma-separated; default all):
   with the Java driver as the ceiling (:mod:`bench.bulk`);
 * ``adaptive``: ``concurrency="auto"`` against fixed concurrencies on the real node (rows/s, p99
   request latency, the limit it settles on), and on a rate-limited scratch node
-  (:mod:`bench.adaptive`).
+  (:mod:`bench.adaptive`);
+* ``cli``: the ``rxcql`` command (``rxcql load`` / ``unload``) against cqlsh's ``COPY FROM`` /
+  ``COPY TO``, 1,000,000 rows of mixed types, fresh processes (:mod:`bench.command`).
 
 ``--update-docs`` replaces only the adaptive section of docs/benchmarks.md (between its markers)
 with this run's, keeping the rest of the page: a part-only alternative to ``--write-docs``.
@@ -33,13 +35,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import adaptive, bulk, memory, report
+from . import adaptive, bulk, command, memory, report
 from .contenders import DRIVER_LIST, Contender, Workload, WrongResultsError, all_contenders
 from .fake import LeanSession
 from .timing import Samples, interleave, say, sweep, time_once
 
-PARTS = ("fake", "node", "memory", "scaling", "bulk", "adaptive")
-NODE_PARTS = ("node", "scaling", "bulk", "adaptive")
+PARTS = ("fake", "node", "memory", "scaling", "bulk", "adaptive", "cli")
+NODE_PARTS = ("node", "scaling", "bulk", "adaptive", "cli")
 SCALING_CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 SCALING_KEYS = (DRIVER_LIST, "rxcql_list")
 
@@ -158,6 +160,15 @@ def _parser() -> argparse.ArgumentParser:
         default="",
         help="a note shown at the top of the adaptive section (e.g. how this day's machine "
         "compares with the other sections' when it is written alone by --update-docs)",
+    )
+    p.add_argument(
+        "--cli-n", type=int, default=command.Settings.n, help="rows of the cli part (1,000,000)"
+    )
+    p.add_argument("--cli-repeats", type=int, default=1, help="cli part repeats (default 1)")
+    p.add_argument(
+        "--no-cqlsh-tuned",
+        action="store_true",
+        help="cli part: cqlsh with its defaults only, not also with its throughput tuning",
     )
     p.add_argument("--write-docs", action="store_true", help="write docs/benchmarks.md and plot")
     p.add_argument(
@@ -408,6 +419,16 @@ def run_adaptive(
     return part
 
 
+def run_cli(args: argparse.Namespace, node: Any, results: dict[str, Any]) -> dict[str, Any]:
+    settings = command.Settings(
+        n=args.cli_n, repeats=args.cli_repeats, tuned=not args.no_cqlsh_tuned
+    )
+    part: dict[str, Any] = {}
+    results["cli"] = part
+    command.run(settings, node, say, part)
+    return part
+
+
 # -- profile --------------------------------------------------------------------------------------
 
 
@@ -508,6 +529,8 @@ def _smoke(args: argparse.Namespace) -> None:
     args.adaptive_select_n = 1000
     args.adaptive_repeats = 1
     args.adaptive_concurrency = "32,512"
+    args.cli_n = 2000
+    args.no_cqlsh_tuned = True
 
 
 def _commands() -> str:
@@ -528,6 +551,8 @@ scripts/cassandra start                     # the project's Cassandra 5.0 node (
 .venv/bin/python -m bench --only bulk --no-java --bulk-n 50000  # without the JVM, shorter
 .venv/bin/python -m bench --only adaptive --update-docs  # concurrency="auto"; rewrites
                                                          # only its section of this page
+.venv/bin/python -m bench --only cli                     # rxcql load/unload against cqlsh
+                                                         # COPY, 1,000,000 rows (docs/cli.md)
 .venv/bin/python -m bench --profile rxcql_list           # where the time goes (yappi)
 ```"""
 
@@ -599,6 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "adaptive" in parts:
             skip = "skipped in --smoke (it starts a scratch node)" if args.smoke else ""
             timed("adaptive", lambda: run_adaptive(args, node, results, skip))
+        if "cli" in parts:
+            timed("cli", lambda: run_cli(args, node, results))
     if "memory" in parts:
         timed("memory", lambda: run_memory(args, failures))
     if node is not None:

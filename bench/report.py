@@ -617,6 +617,82 @@ def adaptive_section(part: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cli_median(runs: list[dict[str, Any]], what: str) -> float:
+    return _median([run[what] for run in runs])
+
+
+def _cli_rate(part: dict[str, Any], key: str) -> float | None:
+    runs = part["samples"].get(key) or []
+    return part["n"] / _cli_median(runs, "wall") if runs else None
+
+
+def _cli_best_cqlsh(part: dict[str, Any], kind: str) -> tuple[str | None, float | None]:
+    best: tuple[str | None, float | None] = (None, None)
+    for key, runs in part["samples"].items():
+        if not key.startswith("cqlsh") or part["kinds"][key] != kind or not runs:
+            continue
+        rate = _cli_rate(part, key)
+        if rate is not None and (best[1] is None or rate > best[1]):
+            best = (key, rate)
+    return best
+
+
+def cli_section(part: dict[str, Any]) -> str:
+    """The cli part's table: rows/s, ratio to the best cqlsh of the same direction, CPU, RSS."""
+    n = part["n"]
+    rows = []
+    for kind in ("load", "unload"):
+        best_key, best_rate = _cli_best_cqlsh(part, kind)
+        for key, runs in part["samples"].items():
+            if part["kinds"][key] != kind or not runs:
+                continue
+            rate = _cli_rate(part, key) or 0.0
+            cpu = _cli_median(runs, "cpu")
+            rows.append(
+                [
+                    part["labels"][key],
+                    f"{rate:,.0f}",
+                    _ratio(rate / best_rate) if best_rate and key != best_key else "—",
+                    f"{_cli_median(runs, 'wall'):.1f}",
+                    f"{cpu:.1f} ({cpu / n * 1e6:.0f})",
+                    f"{_cli_median(runs, 'rss_peak') / 2**20:.0f}",
+                ]
+            )
+    header = [
+        f"{n:,} rows",
+        "rows/s",
+        "vs best cqlsh",
+        "wall s",
+        "CPU s (µs/row)",
+        "peak RSS MiB",
+    ]
+    size = part.get("file_bytes", 0) / 2**20
+    return (
+        f"{n:,} rows of `(id bigint PRIMARY KEY, name text, qty int, price decimal, created "
+        f"timestamp, tags set<text>)`, a {size:.0f} MiB CSV file; {part['repeats']} repeat(s), "
+        "medians; each run a fresh process timed from start to exit. CPU: the process and its "
+        "children (cqlsh's workers), every thread; peak RSS: its process tree, sampled every "
+        '50 ms. "vs best cqlsh": rows/s over the fastest cqlsh variant of the same '
+        "direction.\n\n" + table(header, rows)
+    )
+
+
+def cli_targets(part: dict[str, Any]) -> list[str]:
+    out = []
+    for key, kind, goal in (("rxcql_load", "load", 2.0), ("rxcql_unload", "unload", 1.5)):
+        mine = _cli_rate(part, key)
+        best_key, best = _cli_best_cqlsh(part, kind)
+        if mine is None or best is None:
+            continue
+        ratio = mine / best
+        verdict = "met" if ratio >= goal else "NOT met"
+        out.append(
+            f"cli, `{key}` rows/s / best cqlsh (`{best_key}`) = {ratio:.2f}x "
+            f"(target ≥ {goal}x): {verdict}"
+        )
+    return out
+
+
 def update_section(section: str, path: Path = DOCS) -> Path:
     """Replace the adaptive section of the page at ``path`` (between its markers) with
     ``section``; a page without it gets it before "## How it is measured" (else at the end)."""
@@ -704,6 +780,9 @@ def targets(results: dict[str, Any]) -> list[str]:
     adaptive = results.get("adaptive")
     if adaptive:
         out += adaptive_targets(adaptive)
+    cli = results.get("cli")
+    if cli and cli.get("samples"):
+        out += cli_targets(cli)
     return out
 
 
@@ -912,6 +991,16 @@ def render(results: dict[str, Any], labels: dict[str, tuple[str, str | None]]) -
     adaptive = results.get("adaptive")
     if adaptive and adaptive.get("workloads"):
         parts += [adaptive_section(adaptive, meta), ""]
+    cli = results.get("cli")
+    if cli and cli.get("samples"):
+        parts += [
+            "## 7. The rxcql command against cqlsh COPY",
+            "",
+            cli_section(cli),
+            "",
+            "See [the command line page](cli.md) and `bench/command.py` for the method.",
+            "",
+        ]
     parts += [METHOD, meta["commands"], ""]
     return "\n".join(parts)
 

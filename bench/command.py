@@ -1,0 +1,266 @@
+"""The ``cli`` part: the ``rxcql`` command against cqlsh's ``COPY``, on the real node.
+
+One file of ``n`` rows (default 1,000,000) of a few columns of mixed types, in cqlsh's CSV
+forms, loaded into ``rxcql_bench.cli_rows`` and unloaded again, each by
+
+* ``rxcql load`` / ``rxcql unload`` with their defaults (replica batches, ``concurrency=auto``,
+  retries; unload: 8 token ranges at once, pages of 5,000);
+* cqlsh ``COPY FROM`` / ``COPY TO`` with its defaults (``NUMPROCESSES`` = cores - 1, ``CHUNKSIZE``
+  5,000, ``MAXBATCHSIZE`` 20; ``PAGESIZE`` 1,000);
+* cqlsh with the tuning its documentation suggests for throughput: more worker processes,
+  bigger batches and pages (:data:`CQLSH_TUNED_LOAD`, :data:`CQLSH_TUNED_UNLOAD`).
+
+Each is a fresh process (as a user runs it), timed from start to exit: wall time, CPU time of
+the process and its children (``wait4``), and the peak RSS of its process tree (sampled every
+50 ms with psutil: cqlsh's workers are processes). The order of the contenders rotates from
+repeat to repeat. Every run is checked: after a load the table holds ``n`` rows (the table is
+truncated before each load), after an unload the file has ``n`` rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rxcql
+
+from .contenders import WrongResultsError
+from .node import KEYSPACE, Node
+
+TABLE = "cli_rows"
+COLUMNS = "id, name, qty, price, created, tags"
+SCHEMA = (
+    f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{TABLE} (id bigint PRIMARY KEY, name text, "
+    "qty int, price decimal, created timestamp, tags set<text>)"
+)
+CQLSH_TUNED_LOAD = "NUMPROCESSES=4 AND CHUNKSIZE=5000 AND MAXBATCHSIZE=50 AND MINBATCHSIZE=20"
+CQLSH_TUNED_UNLOAD = "NUMPROCESSES=4 AND PAGESIZE=5000 AND MAXREQUESTS=8"
+
+
+@dataclass(frozen=True)
+class Settings:
+    n: int = 1_000_000
+    repeats: int = 1
+    #: Run the tuned cqlsh variants too.
+    tuned: bool = True
+
+
+@dataclass(frozen=True)
+class Run:
+    key: str
+    label: str
+    kind: str  # "load" or "unload"
+    command: Callable[[Path, Path], list[str]]  # (data file, output file) -> argv
+
+
+def cqlsh_path() -> str | None:
+    return shutil.which("cqlsh", path=str(Path(sys.executable).parent)) or shutil.which("cqlsh")
+
+
+def write_rows(path: Path, n: int) -> None:
+    rng = random.Random(7)
+    with path.open("w", newline="") as out:
+        out.write("id,name,qty,price,created,tags\r\n")
+        for k in range(n):
+            millis = 1_700_000_000_000 + k * 1000 + rng.randrange(1000)
+            seconds, ms = divmod(millis, 1000)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+            out.write(
+                f"{k},customer {k:08d},{rng.randrange(1000)},{rng.randrange(100000) / 100},"
+                f"{stamp}.{ms:03d}+0000,\"{{'t{k % 7}', 'x'}}\"\r\n"
+            )
+
+
+def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run ``argv`` to its end: wall, CPU (process and children), peak RSS of the tree."""
+    psutil: Any = importlib.import_module("psutil")  # the bench extra; untyped
+
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        try:
+            root = psutil.Process(process.pid)
+        except psutil.Error:
+            return
+        while not stop.is_set():
+            try:
+                tree = [root, *root.children(recursive=True)]
+                total = 0
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        total += member.memory_info().rss
+                peak = max(peak, total)
+            except psutil.Error:
+                return
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    assert process.stderr is not None
+    err = process.stderr.read()
+    process.stderr.close()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - began
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stop.set()
+    sampler.join()
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss_peak": peak,
+        "status": process.returncode,
+        "stderr": err.decode(errors="replace")[-2000:],
+    }
+
+
+def runs(settings: Settings, host: str, port: int) -> list[Run]:
+    target = f"{KEYSPACE}.{TABLE}"
+    rxcql_cmd = [sys.executable, "-m", "rxcql.cli"]
+    cqlsh = cqlsh_path()
+    out: list[Run] = [
+        Run(
+            "rxcql_load",
+            "rxcql load (defaults)",
+            "load",
+            lambda data, _: [*rxcql_cmd, "load", "-t", target, "-f", str(data), "-q"],
+        ),
+        Run(
+            "rxcql_unload",
+            "rxcql unload (defaults)",
+            "unload",
+            lambda _, output: [*rxcql_cmd, "unload", "-t", target, "-f", str(output), "-q"],
+        ),
+    ]
+    if cqlsh is None:
+        return out
+
+    def copy(statement: str) -> list[str]:
+        return [cqlsh, host, str(port), "--request-timeout", "120", "-e", statement]
+
+    out += [
+        Run(
+            "cqlsh_from",
+            "cqlsh COPY FROM (defaults)",
+            "load",
+            lambda data, _: copy(f"COPY {target} ({COLUMNS}) FROM '{data}' WITH HEADER=true"),
+        ),
+        Run(
+            "cqlsh_to",
+            "cqlsh COPY TO (defaults)",
+            "unload",
+            lambda _, output: copy(f"COPY {target} ({COLUMNS}) TO '{output}' WITH HEADER=true"),
+        ),
+    ]
+    if settings.tuned:
+        out += [
+            Run(
+                "cqlsh_from_tuned",
+                f"cqlsh COPY FROM ({CQLSH_TUNED_LOAD})",
+                "load",
+                lambda data, _: copy(
+                    f"COPY {target} ({COLUMNS}) FROM '{data}' WITH HEADER=true AND "
+                    f"{CQLSH_TUNED_LOAD}"
+                ),
+            ),
+            Run(
+                "cqlsh_to_tuned",
+                f"cqlsh COPY TO ({CQLSH_TUNED_UNLOAD})",
+                "unload",
+                lambda _, output: copy(
+                    f"COPY {target} ({COLUMNS}) TO '{output}' WITH HEADER=true AND "
+                    f"{CQLSH_TUNED_UNLOAD}"
+                ),
+            ),
+        ]
+    return out
+
+
+def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[str, Any]) -> None:
+    host, port = node.contact_points[0]
+    session = node.cluster.connect()
+    session.execute(SCHEMA)
+    env = {**os.environ, "RXCQL_CONTACT_POINTS": f"{host}:{port}"}
+    contenders = runs(settings, host, port)
+    part.update(
+        {
+            "n": settings.n,
+            "repeats": settings.repeats,
+            "labels": {r.key: r.label for r in contenders},
+            "kinds": {r.key: r.kind for r in contenders},
+            "cqlsh": cqlsh_path() is not None,
+            "samples": {r.key: [] for r in contenders},
+        }
+    )
+    if cqlsh_path() is None:
+        say("  cqlsh is not installed: rxcql only")
+    with tempfile.TemporaryDirectory(prefix="rxcql-bench-cli-") as scratch:
+        data = Path(scratch) / "rows.csv"
+        say(f"== cli: writing {settings.n:,} rows to {data}")
+        write_rows(data, settings.n)
+        part["file_bytes"] = data.stat().st_size
+        loads = [r for r in contenders if r.kind == "load"]
+        unloads = [r for r in contenders if r.kind == "unload"]
+        for repeat in range(settings.repeats):
+            shift_l = repeat % len(loads)
+            shift_u = repeat % len(unloads)
+            ordered = loads[shift_l:] + loads[:shift_l]
+            # Each load, then (on the table it left) one of the unloads, in turn.
+            for i, load in enumerate(ordered):
+                session.execute(f"TRUNCATE {KEYSPACE}.{TABLE}", timeout=120)
+                _one(load, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+                if i < len(unloads):
+                    unload = unloads[(i + shift_u) % len(unloads)]
+                    _one(unload, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+            for unload in unloads[len(ordered) :]:
+                _one(unload, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+    session.shutdown()
+
+
+def _one(
+    contender: Run,
+    data: Path,
+    output: Path,
+    env: dict[str, str],
+    settings: Settings,
+    session: Any,
+    say: Callable[[str], None],
+    part: dict[str, Any],
+) -> None:
+    if output.exists():
+        output.unlink()
+    result = measure(contender.command(data, output), env)
+    if result["status"] != 0:
+        raise WrongResultsError(f"{contender.key} exited {result['status']}: {result['stderr']}")
+    if contender.kind == "load":
+        found = rxcql.count_table(session, f"{KEYSPACE}.{TABLE}")
+    else:
+        with output.open("rb") as unloaded:
+            found = sum(1 for _ in unloaded) - 1  # the header
+    if found != settings.n:
+        raise WrongResultsError(
+            f"{contender.key}: {found:,} rows instead of {settings.n:,}: {result['stderr']}"
+        )
+    result.pop("stderr")
+    part["samples"][contender.key].append(result)
+    say(
+        f"  {contender.key:<18} {settings.n / result['wall']:>9,.0f} rows/s  "
+        f"cpu {result['cpu']:6.1f} s  peak RSS {result['rss_peak'] / 2**20:6.0f} MiB"
+    )
