@@ -99,8 +99,9 @@ def format_options(function: Any) -> Any:
         click.option(
             "--columns",
             metavar="A,B,C",
-            help="The columns, in the order of the CSV fields (default: the header's, else "
-            "every column in cqlsh's order: primary key, then the others by name).",
+            help="The columns, in the order of the fields. Load: default the header's, else "
+            "every column; unload: default every column; cqlsh's order: primary key, then the "
+            "others by name.",
         ),
         click.option("--delimiter", default=",", show_default=True, help="CSV field separator."),
         click.option("--quote", default='"', show_default=True, help="CSV quote character."),

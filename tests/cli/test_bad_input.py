@@ -77,7 +77,8 @@ def test_every_kind_of_bad_csv_line(
     rows = {row.id: row for row in session.execute(f"SELECT * FROM {table}")}
     assert set(rows) >= {1, 8, 9}
     assert rows[8].name == "hal\ntwo lines"
-    assert rows[9].born is None and rows[9].tags is None
+    assert rows[9].born is None
+    assert rows[9].tags is None
 
 
 def test_every_kind_of_bad_json_line(rxcql_cli: Runner, table: str, tmp_path: Path) -> None:
@@ -221,10 +222,12 @@ def test_refused_rows_are_logged_and_replayed(
     assert run.returncode == 1, describe(run)
     err = run.stderr.decode()
     assert "line 102: InvalidRequest" in err, describe(run)
-    assert "loaded 100 rows" in err and "1 lines did not parse, 1 rows failed" in err
+    assert "loaded 100 rows" in err
+    assert "1 lines did not parse, 1 rows failed" in err
     logged = records(failed)
     refused = [r for r in logged if "cql" in r]
-    assert len(refused) == 1 and refused[0]["parameters"][0] == huge
+    assert len(refused) == 1
+    assert refused[0]["parameters"][0] == huge
     assert [r["line"] for r in logged if r["error"] == "ParseError"] == [103]
 
     # Fix the refused row in the file (shorten its key) and replay it.
@@ -243,7 +246,8 @@ def test_refused_rows_are_logged_and_replayed(
     assert replay.returncode == 1, describe(replay)  # the unparsed line is still not loaded
     out = replay.stderr.decode()
     assert "1 loaded, 0 failed" in out, describe(replay)
-    assert "1 lines in" in out and "did not parse and are not replayed" in out
+    assert "1 lines in" in out
+    assert "did not parse and are not replayed" in out
     assert session.execute(f"SELECT v FROM {keyspace}.keys WHERE k = 'short'").one().v == 1
     assert not again.exists() or again.read_text() == ""
 
@@ -264,7 +268,8 @@ def test_replay_failed_names_the_skipped_lines(
     with caplog.at_level(logging.WARNING, logger="rxcql"):
         results = list(rxcql.iterate(rxcql.replay_failed(session, path)))
     assert results == []
-    assert "1 record(s)" in caplog.text and "did not parse" in caplog.text
+    assert "1 record(s)" in caplog.text
+    assert "did not parse" in caplog.text
     bad = tmp_path / "no-cql.failed"
     bad.write_text(json.dumps({"format": 1, "index": 0, "error": "Other"}) + "\n")
     with pytest.raises(ValueError, match="without its CQL text"):

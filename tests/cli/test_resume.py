@@ -58,9 +58,9 @@ def test_a_killed_load_resumes_from_its_checkpoint(
 
     second = rxcql_cli(*command, "--resume", timeout=300)
     assert second.returncode == 1, describe(second)  # three lines never parse
-    err = second.stderr.decode()
-    assert "resumed after" in err, describe(second)
-    assert f"{len(BAD)} rows were not loaded; they are in {failed}" in err, describe(second)
+    summary = second.stderr.decode()
+    assert "resumed after" in summary, describe(second)
+    assert f"{len(BAD)} rows were not loaded; they are in {failed}" in summary, describe(second)
     final = json.loads(checkpoint.read_text())
     assert final["complete"] is True
     assert final["done"] == ROWS - len(BAD)
