@@ -393,7 +393,11 @@ def _quiet_batch_warnings(record: logging.LogRecord) -> bool:
     load (rxcql counts them in one line at the end); one per batch would flood the terminal."""
     message = record.getMessage()
     return not message.startswith(
-        ("Server warning: Batch for [", "Server warning: Unlogged batch covering")
+        (
+            "Server warning: Batch for [",
+            "Server warning: Unlogged batch covering",
+            "rxcql: the server warned about",
+        )
     )
 
 
@@ -406,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.addFilter(_quiet_negotiation)
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     logging.getLogger("cassandra.protocol").addFilter(_quiet_batch_warnings)
+    logging.getLogger("rxcql").addFilter(_quiet_batch_warnings)
     try:
         result = cli.main(
             args=list(argv) if argv is not None else None, prog_name="rxcql", standalone_mode=False

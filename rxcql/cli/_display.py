@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -93,26 +93,31 @@ class Display:
     def __rich__(self) -> RenderableType:
         rows, elapsed = self._rows(), self.elapsed()
         fraction = self._fraction()
-        grid = Table.grid(padding=(0, 2))
-        cells: list[RenderableType] = [Text(self._title, style="bold")]
-        if fraction is not None:
-            cells.append(ProgressBar(total=1.0, completed=min(fraction, 1.0), width=30))
-            cells.append(Text(f"{fraction:4.0%}"))
-        cells.append(Text(f"{rows:,} rows"))
-        cells.append(Text(f"{rows / elapsed if elapsed else 0:,.0f} rows/s"))
+        parts = [f"{rows:,} rows", f"{rows / elapsed if elapsed else 0:,.0f} rows/s"]
         if fraction:
             remaining = elapsed * (1 - fraction) / fraction if fraction < 1 else 0.0
-            cells.append(Text(f"ETA {duration(remaining)}"))
+            parts.append(f"ETA {duration(remaining)}")
         else:
-            cells.append(Text(f"elapsed {duration(elapsed)}"))
+            parts.append(duration(elapsed))
         failed = self._failures()
-        cells.append(Text(f"failed {failed:,}", style="red" if failed else ""))
         progress = self._progress
         if progress is not None:
-            cells.append(Text(f"retries {progress.retries:,}"))
-            cells.append(Text(f"concurrency {progress.concurrency}"))
-        grid.add_row(*cells)
-        return Group(grid)
+            parts.append(f"retries {progress.retries:,}")
+            parts.append(f"concurrency {progress.concurrency}")
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(self._title, style="bold")
+        line.append("  " + "  ".join(parts))
+        line.append(f"  failed {failed:,}", style="red" if failed else "")
+        grid = Table.grid(padding=(0, 1))
+        if fraction is not None:
+            grid.add_row(
+                ProgressBar(total=1.0, completed=min(fraction, 1.0), width=20),
+                Text(f"{fraction:4.0%}"),
+                line,
+            )
+        else:
+            grid.add_row(line)
+        return grid
 
     # -- lifetime ------------------------------------------------------------------------------
 
