@@ -260,15 +260,20 @@ class Converter:
 
     def bind(self, values: list[Any]) -> BoundStatement:
         """The INSERT bound to ``values``, serialized here (what ``bind`` does, faster)."""
-        serialized: list[Any] = []
-        for i, value in enumerate(values):
-            if value is None or value is UNSET_VALUE:
-                serialized.append(value)
-                continue
-            try:
-                serialized.append(self.serializers[i](value))
-            except Exception as exc:
-                raise BadRowError(self.names[i], f"{type(exc).__name__}: {exc}") from None
+        unset = UNSET_VALUE
+        try:
+            serialized = [
+                value if value is None or value is unset else serialize(value)
+                for serialize, value in zip(self.serializers, values, strict=True)
+            ]
+        except Exception:
+            for i, value in enumerate(values):  # again, to name the column
+                try:
+                    if value is not None and value is not unset:
+                        self.serializers[i](value)
+                except Exception as exc:
+                    raise BadRowError(self.names[i], f"{type(exc).__name__}: {exc}") from None
+            raise
         bound = BoundStatement(self.insert)
         bound.values = serialized
         bound.raw_values = values

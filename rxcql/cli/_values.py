@@ -1115,9 +1115,25 @@ _PACK = {
 }
 
 
+_INT32 = struct.Struct(">i").pack
+
+
+def _varint(value: int) -> bytes:
+    """Two's complement, big-endian, in the fewest bytes (the driver's ``varint_pack``)."""
+    length = ((value if value >= 0 else ~value).bit_length() // 8) + 1
+    return value.to_bytes(length, "big", signed=True)
+
+
+def _decimal(value: Decimal) -> bytes:
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite: the parser checked
+    unscaled = int("".join(map(str, digits))) if digits else 0
+    return _INT32(-exponent) + _varint(-unscaled if sign else unscaled)
+
+
 def serializer(cql_type: Any, protocol_version: int) -> Callable[[Any], bytes]:
     """What the driver's ``bind`` does to a value of ``cql_type`` (its bytes on the wire),
-    faster for the common scalars; the driver's own serializer for the others."""
+    faster for the common types; the driver's own serializer for the others."""
     kind = _kind(cql_type)
     if kind in _PACK:
         return _PACK[kind]
@@ -1129,5 +1145,21 @@ def serializer(cql_type: Any, protocol_version: int) -> Callable[[Any], bytes]:
         return lambda value: b"\x01" if value else b"\x00"
     if kind == "blob":
         return bytes
+    if kind == "varint":
+        return _varint
+    if kind == "decimal":
+        return _decimal
+    if kind in ("list", "set") and protocol_version >= 3:
+        element = serializer(base(cql_type).subtypes[0], protocol_version)
+
+        def sequence(value: Any) -> bytes:
+            parts = [_INT32(len(value))]
+            for item in value:
+                data = element(item)
+                parts.append(_INT32(len(data)))
+                parts.append(data)
+            return b"".join(parts)
+
+        return sequence
     serialize = base(cql_type).serialize
     return lambda value: serialize(value, protocol_version)
