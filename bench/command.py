@@ -234,6 +234,19 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
     session.shutdown()
 
 
+def _count(session: Any) -> int:
+    """The table's rows, in many short range queries (right after a million-row load the node
+    is busy flushing and compacting: a few long ones time out), read again after a failure."""
+    for attempt in range(3):
+        try:
+            return rxcql.count_table(session, f"{KEYSPACE}.{TABLE}", splits=256)
+        except Exception:
+            if attempt == 2:
+                raise
+            time.sleep(5)
+    raise AssertionError("unreachable")
+
+
 def _one(
     contender: Run,
     data: Path,
@@ -250,7 +263,7 @@ def _one(
     if result["status"] != 0:
         raise WrongResultsError(f"{contender.key} exited {result['status']}: {result['stderr']}")
     if contender.kind == "load":
-        found = rxcql.count_table(session, f"{KEYSPACE}.{TABLE}")
+        found = _count(session)
     else:
         with output.open("rb") as unloaded:
             found = sum(1 for _ in unloaded) - 1  # the header
