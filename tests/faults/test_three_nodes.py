@@ -197,10 +197,10 @@ def test_a_table_scan_returns_every_row_once_across_vnodes(three_nodes: ThreeNod
         assert len(seen) == SCANNED_ROWS
         assert set(seen.values()) == {1}
         assert set(seen) == set(range(SCANNED_ROWS))
-        server_count = session.execute(
-            SimpleStatement("SELECT count(*) FROM rows"), timeout=120
-        ).one()[0]
-        assert rxcql.count_table(session, f"{keyspace}.rows") == server_count == SCANNED_ROWS
+        # One count(*) over 200,000 rows of three busy JVMs outlives the server's 10 s range
+        # timeout (seen in CI); the per-range counts are what count_table is for. (The single
+        # node's tests compare it with SELECT count(*).)
+        assert rxcql.count_table(session, f"{keyspace}.rows") == SCANNED_ROWS
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()
