@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -28,6 +32,7 @@ from cassandra import AuthenticationFailed, Unauthorized
 from cassandra.cluster import NoHostAvailable, Session
 from cassandra.connection import ConnectionException
 from cassandra.query import BatchStatement, BoundStatement, PreparedStatement
+from rxcql_dev import secure_node
 from rxcql_dev.cassandra_server import NodeInfo
 
 import rxcql
@@ -291,3 +296,52 @@ def test_values_and_passwords_stay_out_of_logs_and_errors(
         r for r in caplog.records if r.name.split(".")[0] == "rxcql" and r.levelno >= logging.ERROR
     ]
     assert not rxcql_errors, rxcql_errors
+
+
+def test_the_rxcql_command_over_tls_with_a_password(
+    roles: Roles, writer_session: Session, tmp_path: Path
+) -> None:
+    """``rxcql load`` / ``unload`` / ``count`` with ``-u``, ``RXCQL_PASSWORD``, ``--ssl`` and
+    ``--ssl-ca`` (the test CA); a wrong password and plain text exit with status 2, and the
+    password is in no output."""
+    host, port = secure_node.contact_point()
+    env = {**os.environ, "RXCQL_PASSWORD": roles.writer.password}
+    env.pop("RXCQL_CONTACT_POINTS", None)
+    tls = ["--ssl", "--ssl-ca", str(secure_node.tls_dir() / "ca.pem")]
+    login = ["-h", f"{host}:{port}", "-u", roles.writer.user, "--request-timeout", "30"]
+
+    def rxcql_command(*args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+        run_env = env if password is None else {**env, "RXCQL_PASSWORD": password}
+        done = subprocess.run(
+            [sys.executable, "-m", "rxcql.cli", *args],
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        for secret in (roles.writer.password, "not-the-password"):
+            assert secret not in done.stdout + done.stderr
+        return done
+
+    data = tmp_path / "rows.csv"
+    data.write_text("id,payload\n" + "".join(f"{70_000 + k},cli {k}\n" for k in range(500)))
+    table = f"{KEYSPACE}.rows"
+    loaded = rxcql_command("load", "-t", table, "-f", str(data), "-q", *login, *tls)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 500 rows" in loaded.stderr
+    out = rxcql_command(
+        "unload", "-t", table, "-f", "-", "-q", "--where", "id >= 70000", *login, *tls
+    )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.splitlines()) == 501
+    assert writer_session.execute(f"SELECT payload FROM {table} WHERE id = 70499").one()[0] == (
+        "cli 499"
+    )
+    wrong = rxcql_command("count", "-t", table, *login, *tls, password="not-the-password")
+    assert wrong.returncode == 2
+    assert "cannot connect" in wrong.stderr
+    assert "Bad credentials" in wrong.stderr
+    plain = rxcql_command("count", "-t", table, *login, "--connect-timeout", "5")
+    assert plain.returncode == 2
+    assert "cannot connect" in plain.stderr
