@@ -20,7 +20,9 @@ latency and losses as the brakes:
   waits for the drain loop before it is used again, so it over-counts at high limits and kept
   the limit near 4 where 128 was 18% faster.
 * **Slow start.** The limit doubles each round while that raises throughput by at least
-  ``SLOW_START_GAIN``; the first doubling that does not is undone.
+  ``SLOW_START_GAIN`` and the median latency by less than ``SLOW_START_LATENCY`` times (a
+  doubling over flat throughput doubles latency: on a rate-limited node, throughput noise alone
+  carried the limit up past 128); the first doubling that does not pay is undone.
 * **The curve, measured.** Limits live on a grid (``initial * STEP ** i``, three steps to a
   doubling). Each round's throughput is folded into its limit's estimate (an exponential
   average, so one noisy round moves it but does not set it; estimates older than
@@ -118,6 +120,7 @@ class AdaptiveLimit:
     PARTS = 5
     MIN_SAMPLES = 32
     SLOW_START_GAIN = 0.10
+    SLOW_START_LATENCY = 1.8
     HOLD_ROUNDS = 3
     #: Limits move on a grid of ``initial * STEP ** i``; a doubling (or halving) is 3 steps.
     STEP = 2 ** (1 / 3)
@@ -147,6 +150,7 @@ class AdaptiveLimit:
         "_recent",
         "_round_start",
         "_rounds",
+        "_slow_median",
         "_slow_start",
         "_statements",
         "_sum_in_flight",
@@ -160,6 +164,8 @@ class AdaptiveLimit:
         #: The current limit on requests in flight (an int, read by the engine).
         self.limit = bounds.initial
         self._slow_start = True
+        #: The median latency of the previous slow-start round.
+        self._slow_median = 0.0
         #: The recent level of round median latencies (an exponential average); 0: none yet.
         self._recent = 0.0
         self._median = 0.0
@@ -240,8 +246,15 @@ class AdaptiveLimit:
             if limited:
                 return
             best = max((rate for rate, _ in self._measured.values()), default=0.0)
+            before, self._slow_median = self._slow_median, median
             self._measure(index, throughput, now)
-            if best == 0.0 or throughput >= best * (1 + self.SLOW_START_GAIN):
+            # A doubling pays if throughput rose, and latency did not double with it (what a
+            # doubling does when throughput is flat: Little's law), which noise in the
+            # throughput of a short round could hide.
+            if best == 0.0 or (
+                throughput >= best * (1 + self.SLOW_START_GAIN)
+                and median < self.SLOW_START_LATENCY * before
+            ):
                 if self._at_max(index):
                     self._slow_start = False
                     return
