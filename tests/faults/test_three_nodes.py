@@ -131,6 +131,9 @@ def test_replica_batches_hold_rows_of_one_replica_set(
             [(i, payload(i)) for i in range(BATCHED_ROWS)],
             concurrency=4,
             batch="replica",
+            # A write timeout of three JVMs on two cores is a load flake, not the subject here:
+            # a retried batch is the same batch (recorded again, same replica set).
+            retry=rxcql.Retry(attempts=5, idempotent_only=False),
         )
         assert all(ok for ok, _ in results)
         replica_sets = {
