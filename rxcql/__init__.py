@@ -28,6 +28,10 @@ from ._errors import RxcqlError as RxcqlError
 from ._errors import SessionClosedError as SessionClosedError
 from ._errors import TooManyErrorsError as TooManyErrorsError
 from ._future import from_response_future as from_response_future
+from ._pool import PoolObservable as PoolObservable
+from ._pool import ProcessPool as ProcessPool
+from ._pool import RemoteError as RemoteError
+from ._pool import WorkerError as WorkerError
 from ._replay import replay_failed as replay_failed
 from ._results import ExecutionResult as ExecutionResult
 from ._retry import Retry as Retry
@@ -50,7 +54,10 @@ __all__ = [
     "InvalidItemError",
     "ObserverError",
     "Page",
+    "PoolObservable",
+    "ProcessPool",
     "Progress",
+    "RemoteError",
     "ReorderError",
     "ResultIterator",
     "Retry",
@@ -59,6 +66,7 @@ __all__ = [
     "RxcqlError",
     "SessionClosedError",
     "TooManyErrorsError",
+    "WorkerError",
     "aiterate",
     "collect",
     "count_table",

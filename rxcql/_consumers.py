@@ -29,6 +29,7 @@ from ._threads import ensure_not_io_thread
 
 if TYPE_CHECKING:
     from ._engine import ExecuteObservable
+    from ._pool import PoolObservable
     from ._results import DriverExecutionResult
     from ._rows import RowsObservable
 
@@ -410,6 +411,10 @@ def iterate(observable: ExecuteObservable[_R]) -> ResultIterator[_R]: ...
 def iterate(observable: RowsObservable) -> ResultIterator[Any]: ...
 
 
+@overload
+def iterate(observable: PoolObservable) -> ResultIterator[Any]: ...
+
+
 def iterate(observable: DemandObservable) -> ResultIterator[Any]:
     """A blocking, backpressured iterator over ``rxcql.execute(...)`` or a row stream.
 
@@ -437,6 +442,10 @@ def aiterate(observable: ExecuteObservable[_R]) -> AsyncResultIterator[_R]: ...
 def aiterate(observable: RowsObservable) -> AsyncResultIterator[Any]: ...
 
 
+@overload
+def aiterate(observable: PoolObservable) -> AsyncResultIterator[Any]: ...
+
+
 def aiterate(observable: DemandObservable) -> AsyncResultIterator[Any]:
     """An ``async for`` iterator over ``rxcql.execute(...)`` or a row stream.
 
@@ -460,6 +469,10 @@ async def collect(observable: ExecuteObservable[_R]) -> list[_R]: ...
 
 @overload
 async def collect(observable: RowsObservable) -> list[Any]: ...
+
+
+@overload
+async def collect(observable: PoolObservable) -> list[Any]: ...
 
 
 async def collect(observable: DemandObservable) -> list[Any]:

@@ -633,6 +633,7 @@ class _RequestRun(_Run):
         "_retry",
         "_retry_timer",
         "_rng",
+        "_stamp_of",
         "_timed",
         "_waiting",
         "_warnings",
@@ -648,6 +649,8 @@ class _RequestRun(_Run):
             self._session, options.batch, options.batch_size, options.batch_bytes
         )
         self._retry = options.retry
+        #: Preset client timestamps by input position (the process pool's workers), or None.
+        self._stamp_of = options.timestamps
         create_timer, clock = timer_factory(self._session)
         self._retry_timer = RetryTimer(create_timer, clock, self._retries_due)
         self._rng = random.Random()
@@ -807,6 +810,10 @@ class _RequestRun(_Run):
     def _send(self, request: Request) -> None:
         if self._timed:
             request.sent = self._clock()
+        if request.timestamp is None and self._stamp_of is not None:
+            # A batch takes its latest statement's timestamp: a statement it collides with
+            # sealed an earlier batch, all of whose statements came before (see _batching).
+            request.timestamp = self._stamp_of(max(request.indexes))
         try:
             statement, parameters = request.statement()
             if request.timestamp is None:
@@ -1100,6 +1107,7 @@ class ExecuteObservable(DemandShell[_R_co]):
             and options.retry is None
             and options.checkpoint is None
             and options.failed_log is None
+            and options.timestamps is None
         )
         run_type = _Run if plain else _RequestRun
         return run_type(

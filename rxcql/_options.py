@@ -7,7 +7,7 @@ Every entry point builds its :class:`Options` the same way, from the public keyw
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict, Unpack
 
@@ -96,6 +96,10 @@ class Options:
     checkpoint_interval: float = 1.0
     run_id: str | None = None
     failed_log: str | os.PathLike[str] | None = None
+    #: Internal (the process pool's workers): the client timestamp of the statement at each
+    #: run index, instead of one the driver takes at issue time (a request of several statements
+    #: takes its latest one's). None: the driver's. Not a public keyword.
+    timestamps: Callable[[int], int] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "retry", as_retry(self.retry))
@@ -148,6 +152,8 @@ class Options:
                 raise TypeError(f"max_rate must be a number, got {type(max_rate).__name__}")
             if not max_rate > 0:
                 raise ValueError(f"max_rate must be > 0 statements per second, got {max_rate}")
+        if self.timestamps is not None and not callable(self.timestamps):
+            raise TypeError("timestamps must be a callable or None")
         if self.max_errors is not None:
             ErrorBudget(self.max_errors)  # validates
         if self.progress is not None and not callable(self.progress):

@@ -120,14 +120,11 @@ def _split_name(table: str, session: Any) -> tuple[str, str]:
     return keyspace.strip('"'), name.strip('"')
 
 
-def range_queries(
-    session: SessionLike,
-    table: str,
-    select: str,
-    where: str | None,
-    splits: int | None,
-) -> Iterator[tuple[Any, tuple[int, ...]]]:
-    """``(bound statement, ())`` pairs: one query per token range, in token order."""
+def range_statements(
+    session: SessionLike, table: str, select: str, where: str | None
+) -> tuple[str, Any, Any]:
+    """The keyspace, and the prepared range queries of a table: from the lowest token up to a
+    bound, and between two bounds."""
     keyspace, name = _split_name(table, session)
     metadata = session.cluster.metadata  # type: ignore[attr-defined]
     try:
@@ -137,19 +134,44 @@ def range_queries(
     key = ", ".join(protect_name(column.name) for column in table_meta.partition_key)
     target = f"{protect_name(keyspace)}.{protect_name(name)}"
     extra = f" AND ({where}) ALLOW FILTERING" if where else ""
-    middle = session.prepare(  # type: ignore[attr-defined]
-        f"SELECT {select} FROM {target} WHERE token({key}) > ? AND token({key}) <= ?{extra}"
-    )
     first = session.prepare(  # type: ignore[attr-defined]
         f"SELECT {select} FROM {target} WHERE token({key}) <= ?{extra}"
     )
-    for piece in token_ranges(session, keyspace, splits):
-        if piece.start is None:
-            bound = first.bind((piece.end,))
-        else:
-            bound = middle.bind((piece.start, piece.end))
-        bound.rxcql_replicas = piece.replicas
-        yield bound, ()
+    middle = session.prepare(  # type: ignore[attr-defined]
+        f"SELECT {select} FROM {target} WHERE token({key}) > ? AND token({key}) <= ?{extra}"
+    )
+    return keyspace, first, middle
+
+
+def bind_range(
+    session: SessionLike,
+    statements: tuple[str, Any, Any],
+    start: int | None,
+    end: int,
+    replicas: tuple[Any, ...] | None = None,
+) -> Any:
+    """The query of one range ``start < token <= end``, carrying the replicas it is sent to
+    (those of the token map when not given)."""
+    keyspace, first, middle = statements
+    bound = first.bind((end,)) if start is None else middle.bind((start, end))
+    if replicas is None:
+        token_map = session.cluster.metadata.token_map  # type: ignore[attr-defined]
+        replicas = tuple(token_map.get_replicas(keyspace, token_map.token_class(end)))
+    bound.rxcql_replicas = replicas
+    return bound
+
+
+def range_queries(
+    session: SessionLike,
+    table: str,
+    select: str,
+    where: str | None,
+    splits: int | None,
+) -> Iterator[tuple[Any, tuple[int, ...]]]:
+    """``(bound statement, ())`` pairs: one query per token range, in token order."""
+    statements = range_statements(session, table, select, where)
+    for piece in token_ranges(session, statements[0], splits):
+        yield bind_range(session, statements, piece.start, piece.end, piece.replicas), ()
 
 
 def scan_table(

@@ -1,0 +1,1223 @@
+"""``rxcql.ProcessPool``: the engine across worker processes, past the GIL's ceiling.
+
+The shape is the engine's own, twice. In the parent, :class:`PoolObservable` is a run of the
+engine (:class:`rxcql._engine.ExecuteObservable`) whose "statements" are numbered *chunks* of
+the input, read lazily, and whose session (:class:`_PoolSession`) hands each chunk to the least
+busy worker and returns a future of its outcomes. So the parent keeps the engine's demand-driven
+source, its bounded flat-map (at most ``chunks_out`` chunks out at once: backpressure across the
+process boundary) and its reorder stage (chunks back in input order, or by completion); each
+chunk's outcomes are then one :class:`~rxcql.Page` of :class:`~rxcql.ExecutionResult`, flattened
+by the consumers as the row streams' pages are. In each worker, one run of the engine per job
+is fed by a push source: a worker's ``concurrency``, batching, retries and adaptive limit apply
+across the chunks it is given.
+
+Last write wins in input order across workers: the parent gives each chunk the client
+timestamps of its statements (increasing in input order) and the worker's run sends every
+request with them (``Options.timestamps``), so a later statement's write wins over an earlier
+one's whichever worker sends it first.
+
+Threads and processes: workers are started with ``forkserver`` (POSIX) or ``spawn``, never
+``fork`` (a live cluster's threads and sockets do not survive it). Each worker has a receiving
+thread (chunks into its runs' push sources; statements are prepared there, once per text) and
+a sending thread (outcomes out, rows copied there: iterating a multi-page ResultSet fetches
+pages, which must not happen on the driver's IO thread). The parent has one reading thread,
+which completes chunk futures (so the parent's run is driven from it, as the driver's IO thread
+drives an in-process run) and notices a worker that died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+import traceback
+import weakref
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, Final, Unpack, cast
+
+from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.metadata import protect_name
+from reactivex import abc
+
+from ._controls import ErrorBudget
+from ._engine import ExecuteObservable
+from ._errors import InvalidItemError, RxcqlError
+from ._options import Options, RunKeywords, check_iterable
+from ._results import ExecutionResult
+from ._rows import Page
+from ._scan import _Routed, bind_range, range_statements, token_ranges
+from ._skeleton import DemandShell
+from ._source import END, IterableSource, PushSource, check_item
+
+log = logging.getLogger("rxcql")
+
+#: Statements per chunk by default: large enough that crossing processes costs little per
+#: statement, small enough that a chunk's results are a small message.
+DEFAULT_CHUNK_SIZE: Final = 500
+#: Chunks out at once per worker by default: one running, one queued behind it.
+DEFAULT_CHUNKS_PER_WORKER: Final = 2
+#: Seconds a worker may take to connect before the pool gives up on it.
+CONNECT_TIMEOUT: Final = 120.0
+
+#: The keywords of :func:`rxcql.execute` the pool passes on to its workers' runs.
+_WORKER_KEYWORDS: Final = frozenset(
+    {"concurrency", "batch", "batch_size", "batch_bytes", "retry", "max_rate", "execution_profile"}
+)
+#: The keywords the pool applies in the parent.
+_PARENT_KEYWORDS: Final = frozenset(
+    {"ordered", "raise_on_first_error", "max_errors", "window", "scheduler"}
+)
+
+
+class WorkerError(RxcqlError):
+    """A worker of a :class:`ProcessPool` failed: it died (killed, out of memory) or its
+    ``connect`` failed. The message names the worker and the chunks (input positions) that were
+    lost; their statements may or may not have been applied."""
+
+
+class RemoteError(RxcqlError):
+    """An exception raised in a worker that cannot be rebuilt in the parent (its class does not
+    pickle): its type and message, as text."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RemoteError, (self.type_name, str(self)[len(self.type_name) + 2 :]))
+
+
+def portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling as the same type, else a :class:`RemoteError` of it."""
+    try:
+        copy = pickle.loads(pickle.dumps(exc))
+        if type(copy) is type(exc):
+            return exc
+    except Exception:  # an exception class whose __init__ does not take its args back
+        pass
+    kind = type(exc)
+    return RemoteError(f"{kind.__module__}.{kind.__qualname__}", str(exc))
+
+
+# -- the worker process -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _WorkerChunk:
+    number: int
+    run_start: int
+    count: int
+    first_timestamp: int
+    results: list[Any]
+    remaining: int
+
+
+class _WorkerJob:
+    """One ``pool.execute`` run in a worker: an engine run over a push source that the
+    receiving thread fills with the chunks it is given; completed chunks go to the sender."""
+
+    rxcql_internal = True  # its on_next only records: it runs on the driver's IO thread
+
+    def __init__(
+        self,
+        job: int,
+        session: Any,
+        keywords: dict[str, Any],
+        outbox: queue.SimpleQueue[Any],
+        stamped: bool = True,
+    ) -> None:
+        self._job = job
+        self._outbox = outbox
+        self._lock = threading.Lock()
+        self._chunks: list[_WorkerChunk] = []  # by run_start, ascending
+        self._starts: list[int] = []
+        self._pulled = 0
+        self._source = PushSource()
+        options = Options.build(**keywords, ordered=False, raise_on_first_error=False, window=None)
+        if stamped:
+            options = _replace(options, timestamps=self._timestamp_of)
+        shell = ExecuteObservable[ExecutionResult](session, lambda: self._source, options)
+        self._run: Any = None
+        run, self._subscription = shell._launch(cast(abc.ObserverBase[Any], self))
+        self._run = run
+
+    def _timestamp_of(self, index: int) -> int:
+        with self._lock:
+            chunk = self._chunks[bisect_right(self._starts, index) - 1]
+        return chunk.first_timestamp + (index - chunk.run_start)
+
+    def add(self, number: int, first_timestamp: int, items: list[tuple[Any, Any]]) -> None:
+        with self._lock:
+            self._chunks.append(
+                _WorkerChunk(
+                    number,
+                    self._pulled,
+                    len(items),
+                    first_timestamp,
+                    [None] * len(items),
+                    len(items),
+                )
+            )
+            self._starts.append(self._pulled)
+            self._pulled += len(items)
+        if not items:
+            self._outbox.put(("done", self._job, number, []))
+            return
+        push = self._source.push
+        for item in items:
+            push(item)
+        if self._run is not None:
+            self._run.signal()
+
+    def finish(self) -> None:
+        self._source.finish()
+        if self._run is not None:
+            self._run.signal()
+
+    def cancel(self) -> None:
+        self._subscription.dispose()
+
+    # The observer of the worker's run (on the driver's IO thread: record, never block).
+    def on_next(self, result: Any) -> None:
+        index = result.index
+        with self._lock:
+            position = bisect_right(self._starts, index) - 1
+            chunk = self._chunks[position]
+            chunk.results[index - chunk.run_start] = result
+            chunk.remaining -= 1
+            if chunk.remaining:
+                return
+            del self._chunks[position]
+            del self._starts[position]
+        self._outbox.put(("done", self._job, chunk.number, chunk.results))
+
+    def on_error(self, error: Exception) -> None:
+        self._outbox.put(("failed", self._job, portable(error)))
+
+    def on_completed(self) -> None:
+        self._outbox.put(("ended", self._job))
+
+
+def _replace(options: Options, **changes: Any) -> Options:
+    from dataclasses import replace
+
+    return replace(options, **changes)
+
+
+def _outcomes(results: list[Any]) -> tuple[list[Any] | None, dict[int, BaseException]]:
+    """A chunk's results as they cross to the parent: the rows of each statement as plain
+    tuples (None for all when no statement returned rows) and the failures by offset. Runs on
+    the sending thread: copying a ResultSet may fetch its next pages."""
+    rows: list[Any] = []
+    failures: dict[int, BaseException] = {}
+    any_rows = False
+    for offset, result in enumerate(results):
+        success, value = result[0], result[1]
+        if not success:
+            failures[offset] = portable(value)
+            rows.append(None)
+            continue
+        try:
+            copied = [tuple(row) for row in value] if value is not None else []
+        except Exception as exc:  # fetching a next page failed: the statement's failure
+            failures[offset] = portable(exc)
+            rows.append(None)
+            continue
+        any_rows = any_rows or bool(copied)
+        rows.append(copied)
+    return (rows if any_rows else None), failures
+
+
+def _sender(conn: Connection, outbox: queue.SimpleQueue[Any]) -> None:
+    while True:
+        message = outbox.get()
+        if message is None:
+            return
+        if message[0] == "done":
+            _, job, number, results = message
+            rows, failures = _outcomes(results)
+            message = ("done", job, number, rows, failures)
+        try:
+            conn.send(message)
+        except (OSError, ValueError):  # the parent is gone
+            return
+
+
+#: The statement text of a pool scan's range query (never sent as CQL: see _Statements).
+_SCAN_MARK: Final = "\x00rxcql-scan-range"
+
+
+class _Statements:
+    """Per worker: CQL text prepared once; a scan's range as its bound, routed query."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._prepared: dict[Any, Any] = {}
+
+    def item(self, statement: str, parameters: Any) -> tuple[Any, Any]:
+        if statement == _SCAN_MARK:
+            return self._range(*parameters), None
+        prepared = self._prepared.get(statement)
+        if prepared is None:
+            prepared = self._prepared[statement] = self._session.prepare(statement)
+        return prepared, parameters
+
+    def _range(self, spec: tuple[Any, ...], start: int | None, end: int) -> Any:
+        table, select, where, fetch_size = spec
+        statements = self._prepared.get(spec)
+        if statements is None:
+            statements = self._prepared[spec] = range_statements(
+                self._session, table, select, where
+            )
+        bound = bind_range(self._session, statements, start, end)
+        bound.fetch_size = fetch_size
+        return bound
+
+
+def _list_ranges(
+    session: Any, table: str, select: str, where: str | None, splits: int
+) -> list[tuple[int | None, int]]:
+    keyspace = range_statements(session, table, select, where)[0]  # checks the table
+    return [(piece.start, piece.end) for piece in token_ranges(session, keyspace, splits)]
+
+
+#: What the parent may ask a worker directly (``_PoolCore.call``).
+_CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges}
+
+
+def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> None:
+    """A worker process: connect, then run the jobs and chunks the parent sends."""
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        session = connect()
+    except BaseException as exc:
+        conn.send(("fatal", portable(exc), traceback.format_exc(limit=5)))
+        conn.close()
+        return
+    outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    sender = threading.Thread(target=_sender, args=(conn, outbox), name="rxcql-pool-send")
+    sender.start()
+    conn.send(("ready", os.getpid()))
+    jobs: dict[int, _WorkerJob] = {}
+    statements = _Statements(session)
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break  # the parent is gone
+            kind = message[0]
+            if kind == "chunk":
+                _, job, number, first_timestamp, items = message
+                worker_job = jobs.get(job)
+                if worker_job is None:
+                    continue  # cancelled
+                try:
+                    prepared = [statements.item(s, p) for s, p in items]
+                except Exception as exc:  # preparing failed: every statement of the chunk
+                    error = portable(exc)
+                    failures = dict.fromkeys(range(len(items)), error)
+                    outbox.put(("prepared-failed", job, number, failures))
+                    continue
+                worker_job.add(number, first_timestamp, prepared)
+            elif kind == "job":
+                _, job, keywords = message
+                try:
+                    routed = keywords.pop("routed", False)
+                    jobs[job] = _WorkerJob(
+                        job,
+                        _Routed(session) if routed else session,
+                        keywords,
+                        outbox,
+                        stamped=not routed,  # reads: no client timestamps to keep
+                    )
+                except Exception as exc:
+                    outbox.put(("failed", job, portable(exc)))
+            elif kind == "call":
+                _, call, name, args = message
+                try:
+                    outbox.put(("reply", call, True, _CALLS[name](session, *args)))
+                except Exception as exc:
+                    outbox.put(("reply", call, False, portable(exc)))
+            elif kind == "end":
+                worker_job = jobs.get(message[1])
+                if worker_job is not None:
+                    worker_job.finish()
+            elif kind == "cancel":
+                worker_job = jobs.pop(message[1], None)
+                if worker_job is not None:
+                    worker_job.cancel()
+            elif kind == "forget":
+                jobs.pop(message[1], None)
+            elif kind == "close":
+                break
+    finally:
+        for worker_job in jobs.values():
+            worker_job.cancel()
+        outbox.put(None)
+        sender.join(timeout=10)
+        with contextlib.suppress(Exception):
+            cluster = getattr(session, "cluster", None)
+            if cluster is not None:
+                cluster.shutdown()
+            else:
+                session.shutdown()
+        conn.close()
+
+
+# -- the parent ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """A numbered chunk of the input: ``items`` are (CQL text, parameters) from ``first``."""
+
+    number: int
+    first: int
+    items: list[tuple[str, Any]]
+    first_timestamp: int
+
+    def describe(self) -> str:
+        return f"chunk {self.number} (statements {self.first}..{self.first + len(self.items) - 1})"
+
+
+@dataclass(slots=True)
+class _Outcomes:
+    """What a worker sent back for a chunk."""
+
+    chunk: _Chunk
+    rows: list[Any] | None
+    failures: dict[int, BaseException]
+
+
+class _ChunkFuture:
+    """The future of a chunk sent to a worker, in the driver's future shape
+    (``add_callbacks``), completed on the pool's reading thread."""
+
+    __slots__ = ("_args", "_callback", "_errback", "_lock", "_outcome", "chunk", "worker")
+
+    def __init__(self, chunk: _Chunk, worker: _Worker) -> None:
+        self.chunk = chunk
+        self.worker = worker
+        self._lock = threading.Lock()
+        self._callback: Any = None
+        self._errback: Any = None
+        self._args: tuple[Any, ...] = ()
+        self._outcome: tuple[bool, Any] | None = None
+
+    def add_callbacks(
+        self,
+        callback: Callable[..., None],
+        errback: Callable[..., None],
+        callback_args: tuple[Any, ...] = (),
+        errback_args: tuple[Any, ...] = (),
+    ) -> None:
+        with self._lock:
+            outcome = self._outcome
+            if outcome is None:
+                self._callback, self._errback, self._args = callback, errback, callback_args
+                return
+        # Already done (as the driver does, the callback runs at once on this thread).
+        (callback if outcome[0] else errback)(outcome[1], *callback_args)
+
+    def complete(self, ok: bool, value: Any) -> None:
+        with self._lock:
+            if self._outcome is not None:
+                return
+            self._outcome = (ok, value)
+            callback = self._callback if ok else self._errback
+            args = self._args
+            self._callback = self._errback = None
+        if callback is not None:
+            callback(value, *args)
+
+
+class _Worker:
+    """The parent's end of one worker process."""
+
+    def __init__(self, number: int, process: Any, conn: Connection) -> None:
+        self.number = number
+        self.process = process
+        self.conn = conn
+        self.send_lock = threading.Lock()
+        #: Chunks out at this worker: (job, chunk number) -> future.
+        self.out: dict[tuple[int, int], _ChunkFuture] = {}
+        self.alive = True
+
+    def send(self, message: Any) -> None:
+        with self.send_lock:
+            self.conn.send(message)
+
+    def describe(self) -> str:
+        return f"worker {self.number} (pid {self.process.pid})"
+
+
+class _PoolCore:
+    """The workers, the reading thread and the jobs: what the pool's finalizer closes (the
+    :class:`ProcessPool` itself is only its face, so that garbage collection can close it)."""
+
+    def __init__(
+        self, connect: Callable[[], Any], processes: int, start_method: str | None
+    ) -> None:
+        method = start_method or (
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        if method == "fork":
+            raise ValueError(
+                "ProcessPool never forks (a live cluster's threads and sockets do not survive "
+                "it): use start_method='forkserver' or 'spawn'"
+            )
+        context: Any = multiprocessing.get_context(method)
+        self._lock = threading.Lock()
+        self.closed = False
+        self.broken: WorkerError | None = None
+        self.jobs: dict[int, _PoolSession] = {}
+        self._job_numbers = itertools.count()
+        self._last_timestamp = 0
+        self.workers: list[_Worker] = []
+        self._calls: dict[int, tuple[threading.Event, list[Any], _Worker]] = {}
+        self._call_numbers = itertools.count()
+        try:
+            for number in range(processes):
+                parent_end, child_end = context.Pipe(duplex=True)
+                process = context.Process(
+                    target=worker_main,
+                    args=(child_end, connect, number),
+                    name=f"rxcql-pool-worker-{number}",
+                    daemon=True,
+                )
+                process.start()
+                child_end.close()
+                self.workers.append(_Worker(number, process, parent_end))
+            self._await_ready()
+        except BaseException:
+            self.close()
+            raise
+        self._reader = threading.Thread(target=self._read, name="rxcql-pool-read", daemon=True)
+        self._reader.start()
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + CONNECT_TIMEOUT
+        for worker in self.workers:
+            while not worker.conn.poll(0.05):
+                if not worker.process.is_alive():
+                    raise WorkerError(
+                        f"{worker.describe()} exited with code {worker.process.exitcode} "
+                        "before it connected"
+                    )
+                if time.monotonic() > deadline:
+                    raise WorkerError(
+                        f"{worker.describe()} did not connect within {CONNECT_TIMEOUT:.0f} s"
+                    )
+            try:
+                message = worker.conn.recv()
+            except EOFError:
+                raise WorkerError(f"{worker.describe()} exited before it connected") from None
+            if message[0] == "fatal":
+                error = WorkerError(f"connect() failed in {worker.describe()}: {message[1]}")
+                error.__cause__ = message[1]
+                raise error
+
+    def call(self, name: str, *args: Any, timeout: float = 120.0) -> Any:
+        """Run ``_CALLS[name](session, *args)`` in a worker and return its value (or raise its
+        error)."""
+        with self._lock:
+            self._check_usable()
+            worker = min(self.workers, key=lambda w: len(w.out))
+            call = next(self._call_numbers)
+            done = threading.Event()
+            answer: list[Any] = []
+            self._calls[call] = (done, answer, worker)
+        worker.send(("call", call, name, args))
+        if not done.wait(timeout):
+            with self._lock:
+                self._calls.pop(call, None)
+            raise WorkerError(f"{worker.describe()} did not answer within {timeout:.0f} s")
+        ok, value = answer
+        if not ok:
+            raise value
+        return value
+
+    # -- timestamps -------------------------------------------------------------------------
+
+    def timestamps(self, count: int) -> int:
+        """The first of ``count`` client timestamps (microseconds), after every one given out
+        before: statements get increasing timestamps in the order their chunks were read."""
+        with self._lock:
+            first = max(time.time_ns() // 1000, self._last_timestamp + 1)
+            self._last_timestamp = first + count - 1
+        return first
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def open_job(self, session: _PoolSession, keywords: dict[str, Any]) -> int:
+        with self._lock:
+            self._check_usable()
+            job = next(self._job_numbers)
+            self.jobs[job] = session
+        for worker in self.workers:
+            worker.send(("job", job, keywords))
+        return job
+
+    def _check_usable(self) -> None:
+        if self.closed:
+            raise RxcqlError("the ProcessPool is closed")
+        if self.broken is not None:
+            raise RxcqlError(f"the ProcessPool lost a worker and cannot run more: {self.broken}")
+
+    def send_chunk(self, job: int, chunk: _Chunk) -> _ChunkFuture:
+        with self._lock:
+            self._check_usable()
+            worker = min(self.workers, key=lambda w: len(w.out))
+            future = _ChunkFuture(chunk, worker)
+            worker.out[(job, chunk.number)] = future
+        try:
+            worker.send(("chunk", job, chunk.number, chunk.first_timestamp, chunk.items))
+        except Exception:
+            with self._lock:
+                worker.out.pop((job, chunk.number), None)
+            raise
+        return future
+
+    def end_job(self, job: int) -> None:
+        self._broadcast(("end", job))
+
+    def stop_job(self, job: int, cancel: bool) -> None:
+        with self._lock:
+            if self.jobs.pop(job, None) is None:
+                return
+            for worker in self.workers:
+                for key in [key for key in worker.out if key[0] == job]:
+                    del worker.out[key]
+        self._broadcast(("cancel" if cancel else "forget", job))
+
+    def _broadcast(self, message: Any) -> None:
+        for worker in self.workers:
+            if worker.alive:
+                with contextlib.suppress(OSError, ValueError):
+                    worker.send(message)
+
+    # -- the reading thread -----------------------------------------------------------------
+
+    def _read(self) -> None:
+        by_conn = {worker.conn: worker for worker in self.workers}
+        by_sentinel = {worker.process.sentinel: worker for worker in self.workers}
+        waiting: list[Any] = [*by_conn, *by_sentinel]
+        while waiting and not self.closed:
+            try:
+                ready = wait(waiting, timeout=0.5)
+            except OSError:
+                break
+            for handle in ready:
+                worker = by_conn.get(handle)  # type: ignore[call-overload]
+                if worker is None:
+                    worker = by_sentinel[handle]
+                    waiting.remove(handle)
+                    # Drain what it sent before it died, then fail what is still out.
+                    self._drain(worker)
+                    if worker.conn in waiting:
+                        waiting.remove(worker.conn)
+                    self._lost(worker)
+                    continue
+                try:
+                    message = worker.conn.recv()
+                except (EOFError, OSError):
+                    waiting.remove(handle)
+                    continue
+                self._dispatch(worker, message)
+
+    def _drain(self, worker: _Worker) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            while worker.conn.poll():
+                self._dispatch(worker, worker.conn.recv())
+
+    def _dispatch(self, worker: _Worker, message: Any) -> None:
+        kind = message[0]
+        if kind in ("done", "prepared-failed"):
+            if kind == "done":
+                _, job, number, rows, failures = message
+            else:
+                _, job, number, failures = message
+                rows = None
+            with self._lock:
+                future = worker.out.pop((job, number), None)
+            if future is not None:
+                future.complete(True, _Outcomes(future.chunk, rows, failures))
+        elif kind == "reply":
+            _, call, ok, value = message
+            with self._lock:
+                waiter = self._calls.pop(call, None)
+            if waiter is not None:
+                waiter[1].extend((ok, value))
+                waiter[0].set()
+        elif kind == "failed":
+            _, job, error = message
+            with self._lock:
+                lost = [(k, f) for k, f in worker.out.items() if k[0] == job]
+                for key, _ in lost:
+                    del worker.out[key]
+            for _, future in lost:
+                future.complete(False, error)
+
+    def _lost(self, worker: _Worker) -> None:
+        worker.alive = False
+        if self.closed:
+            return
+        code = worker.process.exitcode
+        how = f"exit code {code}"
+        if code is not None and code < 0:
+            with contextlib.suppress(ValueError):
+                how = f"signal {signal.Signals(-code).name}"
+        with self._lock:
+            lost = list(worker.out.values())
+            worker.out.clear()
+            chunks = ", ".join(future.chunk.describe() for future in lost) or "no chunk"
+            error = WorkerError(
+                f"{worker.describe()} died ({how}); lost {chunks}: their statements may or may "
+                "not have been applied"
+            )
+            if self.broken is None:
+                self.broken = error
+            calls = [c for c in self._calls.values() if c[2] is worker]
+        log.error("rxcql ProcessPool: %s", error)
+        for future in lost:
+            future.complete(False, error)
+        for done, answer, _ in calls:
+            answer.extend((False, error))
+            done.set()
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def close(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            lost = [f for w in self.workers for f in w.out.values()]
+            for worker in self.workers:
+                worker.out.clear()
+        for future in lost:
+            future.complete(False, RxcqlError("the ProcessPool was closed"))
+        self._broadcast(("close",))
+        deadline = time.monotonic() + timeout
+        for worker in self.workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(5)
+            with contextlib.suppress(OSError):
+                worker.conn.close()
+
+
+class _PoolSession:
+    """The session of the parent's run: "executing" a chunk sends it to a worker."""
+
+    def __init__(self, core: _PoolCore, keywords: dict[str, Any]) -> None:
+        self._core = core
+        self._keywords = keywords
+        self.job: int | None = None
+
+    @property
+    def is_shutdown(self) -> bool:
+        return self._core.closed
+
+    def open(self) -> None:
+        self.job = self._core.open_job(self, self._keywords)
+
+    def execute_async(self, chunk: _Chunk, parameters: Any = None, **_: Any) -> _ChunkFuture:
+        assert self.job is not None
+        try:
+            return self._core.send_chunk(self.job, chunk)
+        except RxcqlError:
+            raise
+        except Exception as exc:
+            raise RxcqlError(f"could not send {chunk.describe()} to a worker: {exc!r}") from exc
+
+    def input_ended(self) -> None:
+        if self.job is not None:
+            self._core.end_job(self.job)
+
+    def stop(self, cancel: bool) -> None:
+        if self.job is not None:
+            self._core.stop_job(self.job, cancel)
+
+
+class _Chunker:
+    """The parent's source: the user's iterable read lazily into numbered chunks."""
+
+    def __init__(
+        self, items: Iterable[Any], size: int, core: _PoolCore, session: _PoolSession
+    ) -> None:
+        self._iterator: Iterator[Any] = iter(items)
+        self._size = size
+        self._core = core
+        self._session = session
+        self._numbers = itertools.count()
+        self._position = 0
+        self._error: BaseException | None = None
+
+    def __iter__(self) -> Iterator[tuple[_Chunk, None]]:
+        while True:
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            items: list[tuple[str, Any]] = []
+            try:
+                for item in itertools.islice(self._iterator, self._size):
+                    items.append(_checked(self._position + len(items), item))
+            except InvalidItemError as exc:
+                if not items:
+                    self._session.input_ended()
+                    raise
+                self._error = exc
+            except Exception as exc:
+                # The caller's own exception, unchanged but for a note (as rxcql.execute does).
+                exc.add_note(
+                    f"rxcql had pulled {self._position + len(items)} statements from "
+                    "statements_and_parameters when its iterator raised this; nothing more was "
+                    "issued"
+                )
+                if not items:
+                    self._session.input_ended()
+                    raise
+                self._error = exc  # after the statements read before it
+            if not items:
+                self._session.input_ended()
+                return
+            first = self._position
+            self._position += len(items)
+            yield (
+                _Chunk(next(self._numbers), first, items, self._core.timestamps(len(items))),
+                None,
+            )
+
+
+class _ChunkSource:
+    """The parent run's source: the chunker's chunks, already checked."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunker: _Chunker) -> None:
+        self._chunks: Iterator[Any] = iter(chunker)
+
+    def pull(self) -> Any:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            self._chunks = iter(())
+            return END
+
+    def close(self) -> None:
+        self._chunks = iter(())
+
+
+def _checked(index: int, item: Any) -> tuple[str, Any]:
+    statement, parameters = check_item(index, item)
+    if not isinstance(statement, str):
+        raise InvalidItemError(
+            index,
+            item,
+            "has a statement that is not CQL text: a ProcessPool prepares CQL text in each "
+            f"worker (got {type(statement).__name__})",
+        )
+    return statement, parameters
+
+
+class _ChunkPages(abc.ObserverBase[Any]):
+    """Turns each chunk's outcomes into a :class:`~rxcql.Page` of results (global indexes),
+    applying ``raise_on_first_error`` and ``max_errors`` per statement."""
+
+    def __init__(
+        self,
+        observer: abc.ObserverBase[Any],
+        session: _PoolSession,
+        raise_on_first_error: bool,
+        max_errors: int | float | None,
+        rows_only: bool,
+    ) -> None:
+        self._observer = observer
+        self._session = session
+        self._raise = raise_on_first_error
+        self._budget = (
+            ErrorBudget(max_errors) if max_errors is not None and not raise_on_first_error else None
+        )
+        self._rows_only = rows_only
+        self.rxcql_internal = bool(getattr(observer, "rxcql_internal", False))
+        self.run: Any = None
+        self._failed = 0
+        self._completed = 0
+        self._ended = False
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._ended or bool(getattr(self._observer, "is_stopped", False))
+
+    def on_next(self, value: Any) -> None:
+        if self._ended:
+            return
+        outcomes: _Outcomes = value[1]
+        chunk = outcomes.chunk
+        rows = outcomes.rows
+        failures = outcomes.failures
+        first = chunk.first
+        page = Page([], chunk.number)
+        error: BaseException | None = None
+        if self._rows_only:
+            if failures:
+                offset = min(failures)
+                error = failures[offset]
+            else:
+                for statement_rows in rows or ():
+                    page.extend(statement_rows)
+        else:
+            for offset in range(len(chunk.items)):
+                failure = failures.get(offset) if failures else None
+                if failure is None:
+                    page.append(
+                        ExecutionResult(True, [] if rows is None else rows[offset], first + offset)
+                    )
+                    continue
+                if self._raise:
+                    error = failure
+                    break
+                self._failed += 1
+                page.append(ExecutionResult(False, failure, first + offset))
+                if self._budget is not None:
+                    error = self._budget.exceeded(self._failed, self._completed + offset + 1)
+                    if error is not None:
+                        break
+            self._completed += len(chunk.items)
+        if page:
+            self._observer.on_next(page)
+        if error is not None:
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
+        self._ended = True
+        if self.run is not None:
+            self.run.dispose()
+        self._session.stop(cancel=True)
+        self._observer.on_error(error if isinstance(error, Exception) else RxcqlError(repr(error)))
+
+    def on_error(self, error: Exception) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._session.stop(cancel=True)
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._session.stop(cancel=False)
+        self._observer.on_completed()
+
+
+class _PageItems(abc.ObserverBase[Any]):
+    """Flattens pages into their items for a plain reactivex observer."""
+
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        self._observer = observer
+
+    @property
+    def is_stopped(self) -> bool:
+        return bool(getattr(self._observer, "is_stopped", False))
+
+    def on_next(self, value: Page) -> None:
+        on_next = self._observer.on_next
+        for item in value:
+            on_next(item)
+
+    def on_error(self, error: Exception) -> None:
+        self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        self._observer.on_completed()
+
+
+class PoolObservable(DemandShell[Any]):
+    """The Observable returned by :meth:`ProcessPool.execute` (of
+    :class:`~rxcql.ExecutionResult`) and :meth:`ProcessPool.scan_table` (of rows as tuples).
+
+    A cold ``reactivex.Observable``: iterate it with :func:`rxcql.iterate`, :func:`rxcql.aiterate`
+    or :func:`rxcql.collect`, or subscribe. Every subscription is one run across the pool's
+    workers. Items are emitted on the pool's reading thread unless ``scheduler=`` was given.
+    """
+
+    def __init__(
+        self,
+        core: _PoolCore,
+        items: Callable[[], Iterable[Any]],
+        worker_keywords: dict[str, Any],
+        parent: dict[str, Any],
+        chunk_size: int,
+        chunks_out: int,
+        rows_only: bool = False,
+    ) -> None:
+        super().__init__(None, parent.get("scheduler"))
+        self._core = core
+        self._items = items
+        self._worker_keywords = worker_keywords
+        self._raise = parent.get("raise_on_first_error", True)
+        self._max_errors = parent.get("max_errors")
+        self._chunk_size = chunk_size
+        self._rows_only = rows_only
+        window = parent.get("window")
+        self._options = Options.build(
+            concurrency=chunks_out,
+            window=2 * chunks_out if window is None else max(chunks_out, -(-window // chunk_size)),
+            ordered=parent.get("ordered", True),
+            raise_on_first_error=True,
+        )
+
+    @property
+    def ack_every(self) -> int:
+        return 1  # pages (chunks) are acknowledged one by one
+
+    @property
+    def flatten(self) -> bool:
+        return True
+
+    def _new_run(self, observer: abc.ObserverBase[Any], manual: bool) -> Any:
+        return self._make_run(observer, manual)
+
+    def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> Any:
+        session = _PoolSession(self._core, self._worker_keywords)
+        pages = _ChunkPages(observer, session, self._raise, self._max_errors, self._rows_only)
+        try:
+            session.open()
+        except RxcqlError as exc:
+            observer.on_error(exc)
+            return None
+        chunker = _Chunker(self._items(), self._chunk_size, self._core, session)
+        shell = ExecuteObservable[ExecutionResult](
+            session,  # type: ignore[arg-type]
+            lambda: cast(IterableSource, _ChunkSource(chunker)),
+            self._options,
+            on_stop=lambda: session.stop(cancel=True),
+        )
+        run = shell._make_run(pages, manual)
+        pages.run = run
+        return run
+
+    def _start(self, run: Any, demand: int | None) -> None:
+        run.start(self._options.window if demand is None else demand)
+
+    def _plain(self, observer: abc.ObserverBase[Any]) -> abc.ObserverBase[Any]:
+        return _PageItems(observer)
+
+
+class ProcessPool:
+    """Run statements across worker processes, each with its own session and engine.
+
+    One Python process is capped by the GIL (the driver spends tens of microseconds of client
+    CPU per request); the pool spreads the work over ``processes`` workers and merges their
+    results back into one stream with the engine's guarantees: one result per statement, in
+    input order (or by completion), bounded memory and backpressure across the process
+    boundary. See docs/scaling.md.
+
+    Args:
+        connect: a picklable callable (a module-level function) that returns a connected
+            ``Session``; each worker calls it once, and shuts its cluster down at exit.
+        processes: worker processes (default: the CPU count).
+        chunk_size: statements per chunk handed to a worker.
+        chunks_per_worker: chunks out at each worker at once (the parent's concurrency is
+            ``processes * chunks_per_worker`` chunks).
+        start_method: ``"forkserver"`` (the default where available) or ``"spawn"``; never
+            ``"fork"``.
+
+    Example:
+        >>> def connect():
+        ...     return Cluster(["10.0.0.1"]).connect("ks")
+        >>> with rxcql.ProcessPool(connect, processes=4) as pool:
+        ...     for result in rxcql.iterate(pool.execute(("INSERT ...", row) for row in rows)):
+        ...         ...
+
+    Raises:
+        WorkerError: a worker's ``connect`` failed or it exited before connecting.
+        ValueError, TypeError: bad arguments.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        processes: int | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunks_per_worker: int = DEFAULT_CHUNKS_PER_WORKER,
+        start_method: str | None = None,
+    ) -> None:
+        if not callable(connect):
+            raise TypeError(f"connect must be a callable that returns a Session, got {connect!r}")
+        try:
+            pickle.dumps(connect)
+        except Exception as exc:
+            raise TypeError(
+                "connect must be picklable (a module-level function, not a lambda or a closure): "
+                f"{exc}"
+            ) from exc
+        count = (os.cpu_count() or 1) if processes is None else processes
+        for name, value in (
+            ("processes", count),
+            ("chunk_size", chunk_size),
+            ("chunks_per_worker", chunks_per_worker),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        self.processes = count
+        self.chunk_size = chunk_size
+        self.chunks_per_worker = chunks_per_worker
+        self._core = _PoolCore(connect, count, start_method)
+        self._finalizer = weakref.finalize(self, self._core.close)
+
+    def __enter__(self) -> ProcessPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (their sessions are shut down); runs still going end with an
+        error. Idempotent; also done when the pool is garbage collected."""
+        self._finalizer()
+
+    @property
+    def closed(self) -> bool:
+        return self._core.closed
+
+    @property
+    def pids(self) -> list[int]:
+        """The workers' process ids."""
+        return [worker.process.pid for worker in self._core.workers]
+
+    def execute(
+        self, statements_and_parameters: Iterable[Any], **options: Unpack[RunKeywords]
+    ) -> PoolObservable:
+        """Run ``(CQL text, parameters)`` pairs across the workers, as a cold Observable of
+        :class:`~rxcql.ExecutionResult` (one per statement).
+
+        The same keywords as :func:`rxcql.execute`, applied where they mean the same thing:
+        ``concurrency``, ``batch``, ``batch_size``, ``batch_bytes``, ``retry`` and
+        ``execution_profile`` (a name) in each worker (``concurrency`` is per worker);
+        ``max_rate`` for the whole pool (split evenly over the workers); ``ordered``,
+        ``raise_on_first_error``, ``max_errors``, ``window`` and ``scheduler`` in the parent.
+        A success's ``result_or_exc`` is a list of the statement's rows as plain tuples (a
+        ResultSet cannot cross processes): ``[]`` for a write.
+
+        Raises:
+            TypeError: (immediately) a keyword the pool does not take (``checkpoint``,
+                ``failed_log``, ``progress``, ...), or a wrong type.
+            ~rxcql.InvalidItemError: (as ``on_error``) an item that is not a pair of CQL text
+                and parameters.
+            WorkerError: (as ``on_error``) a worker died; the chunks it held are named.
+        """
+        check_iterable(statements_and_parameters)
+        worker, parent = self._split(options)
+        return PoolObservable(
+            self._core,
+            lambda: statements_and_parameters,
+            worker,
+            parent,
+            self.chunk_size,
+            self.processes * self.chunks_per_worker,
+        )
+
+    def execute_concurrent_with_args(
+        self,
+        statement: str,
+        parameters: Iterable[Any],
+        concurrency: int = 100,
+        raise_on_first_error: bool = True,
+        results_generator: bool = False,
+    ) -> Any:
+        """The drop-in shape of ``cassandra.concurrent.execute_concurrent_with_args``: a list
+        of ``(success, result_or_exc)`` (a generator with ``results_generator=True``) in input
+        order; with ``raise_on_first_error`` the first failure is raised."""
+        if not isinstance(statement, str):
+            raise TypeError(f"statement must be CQL text, got {type(statement).__name__}")
+        check_iterable(parameters)
+        observable = self.execute(
+            ((statement, p) for p in parameters),
+            concurrency=concurrency,
+            raise_on_first_error=raise_on_first_error,
+        )
+        from ._consumers import iterate
+
+        results = iterate(observable)
+        if results_generator:
+            return results
+        with results:
+            return list(results)
+
+    def scan_table(
+        self,
+        table: str,
+        columns: list[str] | None = None,
+        where: str | None = None,
+        splits: int | None = None,
+        fetch_size: int | None = 5000,
+        ordered: bool = False,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> PoolObservable:
+        """Every row of a table (as plain tuples), its token ranges spread over the workers:
+        each range is one query in a worker, its rows cross as one message (so ``splits``
+        bounds the memory a range takes; default at least 32 ranges per worker). See
+        :func:`rxcql.scan_table`."""
+        if columns is not None and (
+            isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
+        ):
+            raise TypeError("columns must be a list of column names or None")
+        if splits is not None and (
+            isinstance(splits, bool) or not isinstance(splits, int) or splits < 1
+        ):
+            raise ValueError(f"splits must be a positive int or None, got {splits!r}")
+        wanted = splits if splits is not None else 32 * self.processes
+        select = "*" if not columns else ", ".join(protect_name(c) for c in columns)
+        # The ranges are listed (and the table checked) by a worker, now.
+        ranges = self._core.call("ranges", table, select, where, wanted)
+        spec = (table, select, where, fetch_size)
+        return PoolObservable(
+            self._core,
+            lambda: [(_SCAN_MARK, (spec, start, end)) for start, end in ranges],
+            {"concurrency": 1, "routed": True},
+            {"ordered": ordered, "scheduler": scheduler},
+            1,
+            self.processes * self.chunks_per_worker,
+            rows_only=True,
+        )
+
+    def _split(self, options: RunKeywords) -> tuple[dict[str, Any], dict[str, Any]]:
+        unknown = sorted(set(options) - _WORKER_KEYWORDS - _PARENT_KEYWORDS)
+        if unknown:
+            raise TypeError(
+                f"ProcessPool.execute does not take {', '.join(unknown)} (see docs/scaling.md)"
+            )
+        Options.build(**options)  # validates every knob here, in the caller's thread
+        worker: dict[str, Any] = {k: v for k, v in options.items() if k in _WORKER_KEYWORDS}
+        parent: dict[str, Any] = {k: v for k, v in options.items() if k in _PARENT_KEYWORDS}
+        if worker.get("max_rate") is not None:
+            worker["max_rate"] = worker["max_rate"] / self.processes
+        profile = worker.get("execution_profile", EXEC_PROFILE_DEFAULT)
+        if profile is EXEC_PROFILE_DEFAULT:
+            worker.pop("execution_profile", None)
+        elif not isinstance(profile, str):
+            raise TypeError("ProcessPool.execute takes execution_profile as a profile's name")
+        try:
+            pickle.dumps(worker)
+        except Exception as exc:
+            raise TypeError(f"the worker keywords must be picklable: {exc}") from exc
+        return worker, parent

@@ -1,0 +1,32 @@
+"""Connect functions for pool workers that need no node: fake sessions (module level, so that
+the worker processes can import them by name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cassandra import InvalidRequest
+
+from rxcql.testing import FakeSession
+
+
+class PreparingFakeSession(FakeSession):
+    """A fake session that "prepares" CQL text into itself (statements stay text)."""
+
+    def prepare(self, query: str) -> str:
+        return query
+
+
+def _fail_marked(index: int, statement: Any, parameters: Any) -> Exception | None:
+    if parameters is not None and len(parameters) > 1 and parameters[1] == "fail":
+        return InvalidRequest("refused on purpose")
+    return None
+
+
+def connect_fake() -> FakeSession:
+    """Every statement succeeds, returning its parameters as its one row."""
+    return PreparingFakeSession("thread", "random", threads=2, fail=_fail_marked)
+
+
+def connect_refused() -> FakeSession:
+    raise ConnectionRefusedError("no node here (on purpose)")
