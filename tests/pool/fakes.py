@@ -18,8 +18,9 @@ class PreparingFakeSession(FakeSession):
 
 
 def _fail_marked(index: int, statement: Any, parameters: Any) -> Exception | None:
-    if parameters is not None and len(parameters) > 1 and parameters[1] == "fail":
-        return InvalidRequest("refused on purpose")
+    if parameters is not None and len(parameters) > 1 and str(parameters[1]) == "fail":
+        error: Exception = InvalidRequest("refused on purpose")
+        return error
     return None
 
 
@@ -30,3 +31,12 @@ def connect_fake() -> FakeSession:
 
 def connect_refused() -> FakeSession:
     raise ConnectionRefusedError("no node here (on purpose)")
+
+
+def _slow(index: int) -> float:
+    return 0.002
+
+
+def connect_slow() -> FakeSession:
+    """Every statement takes 2 ms: runs last long enough to kill a worker in the middle."""
+    return PreparingFakeSession("thread", threads=2, latency=_slow, fail=_fail_marked)
