@@ -12,11 +12,14 @@ Parts (``--only``, comma-separated; default all):
 * ``adaptive``: ``concurrency="auto"`` against fixed concurrencies on the real node (rows/s, p99
   request latency, the limit it settles on), and on a rate-limited scratch node
   (:mod:`bench.adaptive`);
+* ``pool``: ``rxcql.ProcessPool`` with 1 and 2 workers against the in-process engine: rows/s and
+  client CPU per statement summed over the processes (:mod:`bench.pool`);
 * ``cli``: the ``rxcql`` command (``rxcql load`` / ``unload``) against cqlsh's ``COPY FROM`` /
   ``COPY TO``, 1,000,000 rows of mixed types, fresh processes (:mod:`bench.command`).
 
-``--update-docs`` replaces only the adaptive section of docs/benchmarks.md (between its markers)
-with this run's, keeping the rest of the page: a part-only alternative to ``--write-docs``.
+``--update-docs`` replaces only the sections of the parts that ran among adaptive and pool in
+docs/benchmarks.md (between their markers) with this run's, keeping the rest of the page: a
+part-only alternative to ``--write-docs``.
 
 Exit status: 0, or 1 if any contender produced wrong results (or a part failed to run).
 """
@@ -36,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from . import adaptive, bulk, command, memory, report
+from . import pool as pool_part
 from .contenders import DRIVER_LIST, Contender, Workload, WrongResultsError, all_contenders
 from .fake import LeanSession
 from .timing import Samples, interleave, say, sweep, time_once
 
-PARTS = ("fake", "node", "memory", "scaling", "bulk", "adaptive", "cli")
-NODE_PARTS = ("node", "scaling", "bulk", "adaptive", "cli")
+PARTS = ("fake", "node", "memory", "scaling", "bulk", "adaptive", "cli", "pool")
+NODE_PARTS = ("node", "scaling", "bulk", "adaptive", "cli", "pool")
 SCALING_CONCURRENCIES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 SCALING_KEYS = (DRIVER_LIST, "rxcql_list")
 
@@ -165,6 +169,9 @@ def _parser() -> argparse.ArgumentParser:
         "--cli-n", type=int, default=command.Settings.n, help="rows of the cli part (1,000,000)"
     )
     p.add_argument("--cli-repeats", type=int, default=1, help="cli part repeats (default 1)")
+    p.add_argument("--pool-insert-n", type=int, default=pool_part.Settings.insert_n)
+    p.add_argument("--pool-batch-n", type=int, default=pool_part.Settings.batch_n)
+    p.add_argument("--pool-repeats", type=int, default=pool_part.Settings.repeats)
     p.add_argument(
         "--no-cqlsh-tuned",
         action="store_true",
@@ -419,6 +426,17 @@ def run_adaptive(
     return part
 
 
+def run_pool(args: argparse.Namespace, node: Any, results: dict[str, Any]) -> dict[str, Any]:
+    settings = pool_part.Settings(
+        insert_n=args.pool_insert_n, batch_n=args.pool_batch_n, repeats=args.pool_repeats
+    )
+    say(f"== pool: {settings}")
+    part: dict[str, Any] = {}
+    results["pool"] = part
+    pool_part.run(settings, node, say, part)
+    return part
+
+
 def run_cli(args: argparse.Namespace, node: Any, results: dict[str, Any]) -> dict[str, Any]:
     settings = command.Settings(
         n=args.cli_n, repeats=args.cli_repeats, tuned=not args.no_cqlsh_tuned
@@ -530,6 +548,9 @@ def _smoke(args: argparse.Namespace) -> None:
     args.adaptive_repeats = 1
     args.adaptive_concurrency = "32,512"
     args.cli_n = 2000
+    args.pool_insert_n = 1000
+    args.pool_batch_n = 2000
+    args.pool_repeats = 1
     args.no_cqlsh_tuned = True
 
 
@@ -626,6 +647,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             timed("adaptive", lambda: run_adaptive(args, node, results, skip))
         if "cli" in parts:
             timed("cli", lambda: run_cli(args, node, results))
+        if "pool" in parts:
+            timed("pool", lambda: run_pool(args, node, results))
     if "memory" in parts:
         timed("memory", lambda: run_memory(args, failures))
     if node is not None:
@@ -645,12 +668,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             scaling_plot(results["scaling"], report.PLOT)
         say(f"wrote {report.write_docs(text, args.docs_path)}")
     elif args.update_docs:
+        updated = False
         if results.get("adaptive", {}).get("workloads"):
             section = report.adaptive_section(results["adaptive"], meta)
             say(f"updated the adaptive section of {report.update_section(section, args.docs_path)}")
-        else:
-            failures.append("--update-docs: the adaptive part did not run; the page is unchanged")
-            say("!! --update-docs: the adaptive part did not run; the page is unchanged")
+            updated = True
+        if results.get("pool", {}).get("samples"):
+            section = pool_part.section(results["pool"], meta)
+            path = report.update_section(
+                section, args.docs_path, pool_part.POOL_BEGIN, pool_part.POOL_END
+            )
+            say(f"updated the pool section of {path}")
+            updated = True
+        if not updated:
+            failures.append("--update-docs: neither adaptive nor pool ran; the page is unchanged")
+            say("!! --update-docs: neither adaptive nor pool ran; the page is unchanged")
     say(
         f"== done in {meta['duration_s']:.0f} s"
         + (f"; {len(failures)} FAILURE(S)" if failures else "")

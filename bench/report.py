@@ -693,13 +693,19 @@ def cli_targets(part: dict[str, Any]) -> list[str]:
     return out
 
 
-def update_section(section: str, path: Path = DOCS) -> Path:
-    """Replace the adaptive section of the page at ``path`` (between its markers) with
-    ``section``; a page without it gets it before "## How it is measured" (else at the end)."""
+def update_section(
+    section: str,
+    path: Path = DOCS,
+    begin_marker: str = ADAPTIVE_BEGIN,
+    end_marker: str = ADAPTIVE_END,
+) -> Path:
+    """Replace a section of the page at ``path`` (between its markers, the adaptive one's by
+    default) with ``section``; a page without it gets it before "## How it is measured" (else at
+    the end)."""
     text = path.read_text()
-    begin, end = text.find(ADAPTIVE_BEGIN), text.find(ADAPTIVE_END)
+    begin, end = text.find(begin_marker), text.find(end_marker)
     if begin >= 0 and end > begin:
-        text = text[:begin] + section + text[end + len(ADAPTIVE_END) :]
+        text = text[:begin] + section + text[end + len(end_marker) :]
     else:
         at = text.find("## How it is measured")
         if at < 0:

@@ -22,6 +22,7 @@ CASES = [
     ("asyncio_service.py", ["--requests", "8", "--lookups", "200"], "1,600 lookups"),
     ("stream_table.py", ["--rows", "20000", "--fetch-size", "300"], "async iteration: 20,000"),
     ("replace_driver.py", ["--rows", "3000"], "3,000 read back in order"),
+    ("pool_load.py", ["--rows", "20000"], "0 failed"),
 ]
 
 
