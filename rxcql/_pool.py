@@ -228,7 +228,11 @@ def _outcomes(results: list[Any]) -> tuple[list[Any] | None, dict[int, BaseExcep
             rows.append(None)
             continue
         try:
-            copied = [tuple(row) for row in value] if value is not None else []
+            copied = (
+                [row if isinstance(row, dict) else tuple(row) for row in value]
+                if value is not None
+                else []
+            )
         except Exception as exc:  # fetching a next page failed: the statement's failure
             failures[offset] = portable(exc)
             rows.append(None)
