@@ -31,8 +31,8 @@ from .support import failures, fault_after, inserts, payload, run
 pytestmark = pytest.mark.faults
 
 HOST, PORT, STORAGE_PORT = "127.0.0.5", 19142, 17100
-ROWS = 100_000
-PAUSE_AFTER = 30_000
+ROWS = 40_000
+PAUSE_AFTER = 12_000
 PAUSE_SECONDS = 5.0
 REQUEST_TIMEOUT = 2.0
 RETRIED_PAUSE_SECONDS = 3.0

@@ -28,7 +28,7 @@ def big_table(session: Session) -> Iterator[str]:
     insert = session.prepare(f"INSERT INTO {name} (id, payload) VALUES (?, ?)")
     started = time.perf_counter()
     results = rxcql.execute_concurrent_with_args(
-        session, insert, ((i, f"row-{i:06d}") for i in range(ROWS)), concurrency=128
+        session, insert, ((i, f"row-{i:06d}") for i in range(ROWS)), concurrency=32, batch="replica"
     )
     took = time.perf_counter() - started
     assert len(results) == ROWS

@@ -286,7 +286,7 @@ def test_an_input_iterator_that_raises_is_a_clear_error(impl: Impl, mode: str) -
         )
 
     with FakeSession("thread") as session, pytest.raises(InputGoneError) as raised:
-        call_with_timeout(consume, timeout=10)
+        call_with_timeout(consume, timeout=3)
     assert "pulled 150 statements" in raised.value.__notes__[0]
 
 
@@ -303,7 +303,7 @@ def test_a_malformed_item_is_a_clear_error(impl: Impl, mode: str) -> None:
         return list(impl.execute_concurrent(session, items, results_generator=mode == "generator"))
 
     with FakeSession("thread") as session, pytest.raises(rxcql.InvalidItemError, match="item 150"):
-        call_with_timeout(consume, timeout=10)
+        call_with_timeout(consume, timeout=3)
 
 
 # -- rxcql only ----------------------------------------------------------------------------------

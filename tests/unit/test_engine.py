@@ -192,10 +192,10 @@ def test_memory_does_not_grow_with_the_input_length() -> None:
             assert observer.count == n
             return top
 
-    # A leak of even a few bytes per statement would show as megabytes here; the tolerance is
+    # A leak of even 4 bytes per statement would show as half a megabyte here; the tolerance is
     # for garbage cycles of the fake session's futures that the collector frees at its own pace.
-    small, large = peak(20_000), peak(400_000)
-    assert large < small + 1024 * 1024, (small, large)
+    small, large = peak(10_000), peak(150_000)
+    assert large < small + 512 * 1024, (small, large)
 
 
 def test_first_error_ends_the_stream_after_the_results_before_it() -> None:
