@@ -11,6 +11,7 @@ ring, so every row of the table comes out exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -120,17 +121,29 @@ def _split_name(table: str, session: Any) -> tuple[str, str]:
     return keyspace.strip('"'), name.strip('"')
 
 
+def table_metadata(session: SessionLike, keyspace: str, name: str, who: str) -> Any:
+    """The driver's metadata of ``keyspace.name``. A table created a moment ago (by another
+    client, or by this one) reaches the driver's schema through a debounced event: when it is
+    missing, refresh that table once before calling it unknown."""
+    cluster = session.cluster  # type: ignore[attr-defined]
+    for attempt in range(2):
+        try:
+            return cluster.metadata.keyspaces[keyspace].tables[name]
+        except KeyError:
+            if attempt == 0:
+                # The refresh raises when the table does not exist; the lookup then says so.
+                with contextlib.suppress(Exception):
+                    cluster.refresh_table_metadata(keyspace, name)
+    raise ValueError(f"{who}: no table {keyspace}.{name} in the driver's schema")
+
+
 def range_statements(
     session: SessionLike, table: str, select: str, where: str | None
 ) -> tuple[str, Any, Any]:
     """The keyspace, and the prepared range queries of a table: from the lowest token up to a
     bound, and between two bounds."""
     keyspace, name = _split_name(table, session)
-    metadata = session.cluster.metadata  # type: ignore[attr-defined]
-    try:
-        table_meta = metadata.keyspaces[keyspace].tables[name]
-    except KeyError:
-        raise ValueError(f"scan_table: no table {keyspace}.{name} in the driver's schema") from None
+    table_meta = table_metadata(session, keyspace, name, "scan_table")
     key = ", ".join(protect_name(column.name) for column in table_meta.partition_key)
     target = f"{protect_name(keyspace)}.{protect_name(name)}"
     extra = f" AND ({where}) ALLOW FILTERING" if where else ""

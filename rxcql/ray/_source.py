@@ -24,7 +24,7 @@ from ray.data.datasource.datasource import Datasource, ReadTask
 
 from .._consumers import iterate
 from .._rows import stream_rows_many
-from .._scan import SPLITS_PER_NODE, _Routed, _split_name, token_ranges
+from .._scan import SPLITS_PER_NODE, _Routed, _split_name, table_metadata, token_ranges
 from ._sessions import Connect, prepared_for, session_for
 
 _Convert = Callable[[Any], Any]
@@ -266,12 +266,7 @@ class CassandraDatasource(Datasource):
             raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
         session = session_for(connect)
         keyspace, name = _split_name(table, session)
-        try:
-            table_meta = session.cluster.metadata.keyspaces[keyspace].tables[name]
-        except KeyError:
-            raise ValueError(
-                f"read_cassandra: no table {keyspace}.{name} in the driver's schema"
-            ) from None
+        table_meta = table_metadata(session, keyspace, name, "read_cassandra")
         known = {column: meta.cql_type for column, meta in table_meta.columns.items()}
         select = list(known) if columns is None else list(columns)
         unknown = [column for column in select if column not in known]

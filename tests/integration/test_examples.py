@@ -23,6 +23,7 @@ CASES = [
     ("stream_table.py", ["--rows", "20000", "--fetch-size", "300"], "async iteration: 20,000"),
     ("replace_driver.py", ["--rows", "3000"], "3,000 read back in order"),
     ("pool_load.py", ["--rows", "20000"], "0 failed"),
+    ("ray_roundtrip.py", ["--rows", "10000"], "10,000 distinct ids"),
 ]
 
 

@@ -13,7 +13,8 @@ import pytest
 import ray
 from cassandra.cluster import Session
 
-from rxcql.ray import CassandraDatasink, read_cassandra
+import rxcql
+from rxcql.ray import CassandraDatasink, CassandraDatasource, read_cassandra
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +51,31 @@ def test_every_row_written_and_read_back_once(table: str, connect: Callable[[], 
     assert (sink.report.rows, sink.report.succeeded, sink.report.failed) == (ROWS, ROWS, 0)
     assert sink.report.tasks >= 2
 
-    block_rows = 3000
-    read = read_cassandra(connect, table, parallelism=6, block_rows=block_rows)
+    read = read_cassandra(connect, table, parallelism=6)
     seen: Counter[tuple[int, str]] = Counter()
-    largest = 0
-    block: Any  # a pyarrow.Table
-    for block in read.iter_batches(batch_size=None, batch_format="pyarrow"):
-        largest = max(largest, block.num_rows)
-        seen.update(zip(block.column("k").to_pylist(), block.column("v").to_pylist(), strict=True))
-    assert largest <= block_rows
+    for row in read.iter_rows():
+        seen[(row["k"], row["v"])] += 1
     assert seen == Counter((k, f"v{k}") for k in range(ROWS))
+
+
+def test_a_read_task_yields_blocks_of_at_most_block_rows(
+    table: str, session: Session, connect: Callable[[], Any]
+) -> None:
+    # Ray's executor may merge or split blocks on the way to the consumer; the bound on a
+    # task's memory is what the task itself yields, so run the read tasks here.
+    rows = 7_000
+    insert = session.prepare(f"INSERT INTO {table} (k, v) VALUES (?, ?)")
+    results = rxcql.execute_concurrent_with_args(
+        session, insert, [(k, f"v{k}") for k in range(rows)]
+    )
+    assert all(success for success, _ in results)
+
+    source = CassandraDatasource(connect, table, parallelism=2, block_rows=1000)
+    tasks = source.get_read_tasks(2)
+    assert len(tasks) == 2
+    per_task = [[block.num_rows for block in task()] for task in tasks]
+    assert sum(map(sum, per_task)) == rows
+    for sizes in per_task:
+        # Full blocks as the rows come, then what is left at the end of the task's ranges.
+        assert all(size == 1000 for size in sizes[:-1]), sizes
+        assert 0 < sizes[-1] <= 1000, sizes
