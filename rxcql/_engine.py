@@ -124,6 +124,7 @@ class _Run(RunSkeleton):
         "_rate",
         "_sample_rng",
         "_source",
+        "_stamp_of",
         "_started",
         "_stop_issuing",
         "_timed",
@@ -155,6 +156,8 @@ class _Run(RunSkeleton):
         #: The limit on requests in flight: fixed, or moved by the adaptive limiter.
         self._concurrency = options.concurrency if adaptive is None else adaptive.initial
         self._profile = options.execution_profile
+        #: Preset client timestamps by input position (the process pool's workers), or None.
+        self._stamp_of = options.timestamps
         self._raise = options.raise_on_first_error
         self._indexed = indexed
         self._buffer: (
@@ -410,6 +413,7 @@ class _Run(RunSkeleton):
             buffer = self._buffer
             batcher = self._batcher
             stamp = self._clock if self._timed else None  # timed requests carry their send time
+            stamp_of = self._stamp_of
             missed = 1
             starved = False
             while True:
@@ -451,9 +455,14 @@ class _Run(RunSkeleton):
                         break
                     credits -= 1
                     try:
-                        future = self._execute_async(
-                            pulled[0], pulled[1], execution_profile=self._profile
-                        )
+                        if stamp_of is None:
+                            future = self._execute_async(
+                                pulled[0], pulled[1], execution_profile=self._profile
+                            )
+                        else:
+                            future = execute_with_timestamp(
+                                self._session, pulled[0], pulled[1], self._profile, stamp_of(index)
+                            )
                         args = (future, index) if stamp is None else (future, index, stamp())
                         future.add_callbacks(
                             self._on_success,
@@ -633,7 +642,6 @@ class _RequestRun(_Run):
         "_retry",
         "_retry_timer",
         "_rng",
-        "_stamp_of",
         "_timed",
         "_waiting",
         "_warnings",
@@ -649,8 +657,6 @@ class _RequestRun(_Run):
             self._session, options.batch, options.batch_size, options.batch_bytes
         )
         self._retry = options.retry
-        #: Preset client timestamps by input position (the process pool's workers), or None.
-        self._stamp_of = options.timestamps
         create_timer, clock = timer_factory(self._session)
         self._retry_timer = RetryTimer(create_timer, clock, self._retries_due)
         self._rng = random.Random()
@@ -1107,7 +1113,6 @@ class ExecuteObservable(DemandShell[_R_co]):
             and options.retry is None
             and options.checkpoint is None
             and options.failed_log is None
-            and options.timestamps is None
         )
         run_type = _Run if plain else _RequestRun
         return run_type(

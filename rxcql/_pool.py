@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Final, Unpack, cast
 
-from cassandra.cluster import EXEC_PROFILE_DEFAULT
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
 from cassandra.metadata import protect_name
 from reactivex import abc
 
@@ -142,6 +142,7 @@ class _WorkerJob:
         self._chunks: list[_WorkerChunk] = []  # by run_start, ascending
         self._starts: list[int] = []
         self._pulled = 0
+        self._stamping: _WorkerChunk | None = None  # the chunk _timestamp_of used last
         self._source = PushSource()
         options = Options.build(**keywords, ordered=False, raise_on_first_error=False, window=None)
         if stamped:
@@ -152,8 +153,12 @@ class _WorkerJob:
         self._run = run
 
     def _timestamp_of(self, index: int) -> int:
-        with self._lock:
-            chunk = self._chunks[bisect_right(self._starts, index) - 1]
+        # On the issuing thread, in index order: almost always the chunk of the index before.
+        chunk = self._stamping
+        if chunk is None or not chunk.run_start <= index < chunk.run_start + chunk.count:
+            with self._lock:
+                chunk = self._chunks[bisect_right(self._starts, index) - 1]
+            self._stamping = chunk
         return chunk.first_timestamp + (index - chunk.run_start)
 
     def add(self, number: int, first_timestamp: int, items: list[tuple[Any, Any]]) -> None:
@@ -227,12 +232,13 @@ def _outcomes(results: list[Any]) -> tuple[list[Any] | None, dict[int, BaseExcep
             failures[offset] = portable(value)
             rows.append(None)
             continue
+        if value is None or (
+            isinstance(value, ResultSet) and not value.current_rows and not value.has_more_pages
+        ):
+            rows.append([])  # a write's answer: no rows, nothing to fetch
+            continue
         try:
-            copied = (
-                [row if isinstance(row, dict) else tuple(row) for row in value]
-                if value is not None
-                else []
-            )
+            copied = [row if isinstance(row, dict) else tuple(row) for row in value]
         except Exception as exc:  # fetching a next page failed: the statement's failure
             failures[offset] = portable(exc)
             rows.append(None)
@@ -884,9 +890,16 @@ class _ChunkPages(abc.ObserverBase[Any]):
             else:
                 for statement_rows in rows or ():
                     page.extend(statement_rows)
+        elif not failures:  # the common case, in one comprehension
+            count = len(chunk.items)
+            if rows is None:
+                page.extend([ExecutionResult(True, [], i) for i in range(first, first + count)])
+            else:
+                page.extend([ExecutionResult(True, r, i) for i, r in enumerate(rows, first)])
+            self._completed += count
         else:
             for offset in range(len(chunk.items)):
-                failure = failures.get(offset) if failures else None
+                failure = failures.get(offset)
                 if failure is None:
                     page.append(
                         ExecutionResult(True, [] if rows is None else rows[offset], first + offset)
