@@ -46,7 +46,6 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Final, Unpack, cast
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
-from cassandra.metadata import protect_name
 from reactivex import abc
 
 from ._controls import ErrorBudget
@@ -54,8 +53,8 @@ from ._engine import ExecuteObservable
 from ._errors import InvalidItemError, RxcqlError
 from ._options import Options, RunKeywords, check_iterable
 from ._results import ExecutionResult
-from ._rows import Page
-from ._scan import _Routed, bind_range, range_statements, token_ranges
+from ._rows import Page, _RowsObserver
+from ._scan import _Routed, bind_range, range_statements, select_list, token_ranges
 from ._skeleton import DemandShell
 from ._source import END, IterableSource, PushSource, check_item
 
@@ -942,28 +941,6 @@ class _ChunkPages(abc.ObserverBase[Any]):
         self._observer.on_completed()
 
 
-class _PageItems(abc.ObserverBase[Any]):
-    """Flattens pages into their items for a plain reactivex observer."""
-
-    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
-        self._observer = observer
-
-    @property
-    def is_stopped(self) -> bool:
-        return bool(getattr(self._observer, "is_stopped", False))
-
-    def on_next(self, value: Page) -> None:
-        on_next = self._observer.on_next
-        for item in value:
-            on_next(item)
-
-    def on_error(self, error: Exception) -> None:
-        self._observer.on_error(error)
-
-    def on_completed(self) -> None:
-        self._observer.on_completed()
-
-
 class PoolObservable(DemandShell[Any]):
     """The Observable returned by :meth:`ProcessPool.execute` (of
     :class:`~rxcql.ExecutionResult`) and :meth:`ProcessPool.scan_table` (of rows as tuples).
@@ -1033,7 +1010,7 @@ class PoolObservable(DemandShell[Any]):
         run.start(self._options.window if demand is None else demand)
 
     def _plain(self, observer: abc.ObserverBase[Any]) -> abc.ObserverBase[Any]:
-        return _PageItems(observer)
+        return _RowsObserver(observer)
 
 
 class ProcessPool:
@@ -1194,16 +1171,8 @@ class ProcessPool:
         each range is one query in a worker, its rows cross as one message (so ``splits``
         bounds the memory a range takes; default at least 32 ranges per worker). See
         :func:`rxcql.scan_table`."""
-        if columns is not None and (
-            isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
-        ):
-            raise TypeError("columns must be a list of column names or None")
-        if splits is not None and (
-            isinstance(splits, bool) or not isinstance(splits, int) or splits < 1
-        ):
-            raise ValueError(f"splits must be a positive int or None, got {splits!r}")
+        select = select_list(columns, splits)
         wanted = splits if splits is not None else 32 * self.processes
-        select = "*" if not columns else ", ".join(protect_name(c) for c in columns)
         # The ranges are listed (and the table checked) by a worker, now.
         ranges = self._core.call("ranges", table, select, where, wanted)
         spec = (table, select, where, fetch_size)

@@ -315,7 +315,8 @@ def _describe_page(page: Page) -> str:
 
 
 class _RowsObserver(abc.ObserverBase[Page]):
-    """Flattens pages into rows for a plain reactivex observer."""
+    """Flattens pages into their items (rows, or a pool's results) for a plain reactivex
+    observer."""
 
     __slots__ = ("_observer",)
 

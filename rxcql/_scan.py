@@ -137,6 +137,20 @@ def table_metadata(session: SessionLike, keyspace: str, name: str, who: str) -> 
     raise ValueError(f"{who}: no table {keyspace}.{name} in the driver's schema")
 
 
+def select_list(columns: Any, splits: Any) -> str:
+    """The select list of a scan's ``columns`` (``*`` for None), after checking them and
+    ``splits`` (a positive int or None)."""
+    if columns is not None and (
+        isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise TypeError("columns must be a list of column names or None")
+    if splits is not None and (
+        isinstance(splits, bool) or not isinstance(splits, int) or splits < 1
+    ):
+        raise ValueError(f"splits must be a positive int or None, got {splits!r}")
+    return "*" if not columns else ", ".join(protect_name(c) for c in columns)
+
+
 def range_statements(
     session: SessionLike, table: str, select: str, where: str | None
 ) -> tuple[str, Any, Any]:
@@ -231,15 +245,7 @@ def scan_table(
             rxcql cannot split, no token map.
     """
     check_session(session)
-    if columns is not None and (
-        isinstance(columns, str) or not all(isinstance(c, str) for c in columns)
-    ):
-        raise TypeError("columns must be a list of column names or None")
-    if splits is not None and (
-        isinstance(splits, bool) or not isinstance(splits, int) or splits < 1
-    ):
-        raise ValueError(f"splits must be a positive int or None, got {splits!r}")
-    select = "*" if not columns else ", ".join(protect_name(c) for c in columns)
+    select = select_list(columns, splits)
     queries = list(range_queries(session, table, select, where, splits))
     return stream_rows_many(
         _Routed(session),
