@@ -43,6 +43,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final, Unpack, cast
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
@@ -59,6 +60,8 @@ from ._skeleton import DemandShell
 from ._source import END, IterableSource, PushSource, check_item
 
 log = logging.getLogger("rxcql")
+
+_dumps = ForkingPickler.dumps
 
 #: Statements per chunk by default: large enough that crossing processes costs little per
 #: statement, small enough that a chunk's results are a small message.
@@ -119,6 +122,14 @@ class _WorkerChunk:
     first_timestamp: int
     results: list[Any]
     remaining: int
+    #: The chunk offset of each statement run (None: all of them, in order); statements
+    #: whose CQL text failed to prepare are not run: their results are already in place.
+    offsets: list[int] | None = None
+
+    def offset(self, index: int) -> int:
+        """The chunk offset of the run's statement ``index``."""
+        k = index - self.run_start
+        return k if self.offsets is None else self.offsets[k]
 
 
 class _WorkerJob:
@@ -142,6 +153,8 @@ class _WorkerJob:
         self._starts: list[int] = []
         self._pulled = 0
         self._stamping: _WorkerChunk | None = None  # the chunk _timestamp_of used last
+        #: The error the run ended with: later chunks of this job are refused.
+        self.failed: BaseException | None = None
         self._source = PushSource()
         options = Options.build(**keywords, ordered=False, raise_on_first_error=False, window=None)
         if stamped:
@@ -158,30 +171,49 @@ class _WorkerJob:
             with self._lock:
                 chunk = self._chunks[bisect_right(self._starts, index) - 1]
             self._stamping = chunk
-        return chunk.first_timestamp + (index - chunk.run_start)
+        return chunk.first_timestamp + chunk.offset(index)
 
-    def add(self, number: int, first_timestamp: int, items: list[tuple[Any, Any]]) -> None:
+    def add(
+        self,
+        number: int,
+        first_timestamp: int,
+        items: list[tuple[Any, Any]],
+        size: int,
+        offsets: list[int] | None = None,
+        failures: dict[int, BaseException] | None = None,
+    ) -> bool:
+        """Run ``items``, the statements of a chunk of ``size`` (at ``offsets`` of it, or all
+        in order); ``failures`` are the outcomes of the rest. False: this job's run has ended
+        (with an error), it runs nothing more."""
+        results: list[Any] = [None] * size
+        for offset, error in (failures or {}).items():
+            results[offset] = (False, error)
         with self._lock:
-            self._chunks.append(
-                _WorkerChunk(
-                    number,
-                    self._pulled,
-                    len(items),
-                    first_timestamp,
-                    [None] * len(items),
-                    len(items),
+            if self.failed is not None:
+                return False
+            if items:
+                self._chunks.append(
+                    _WorkerChunk(
+                        number,
+                        self._pulled,
+                        len(items),
+                        first_timestamp,
+                        results,
+                        len(items),
+                        offsets,
+                    )
                 )
-            )
-            self._starts.append(self._pulled)
-            self._pulled += len(items)
+                self._starts.append(self._pulled)
+                self._pulled += len(items)
         if not items:
-            self._outbox.put(("done", self._job, number, []))
-            return
+            self._outbox.put(("done", self._job, number, results))
+            return True
         push = self._source.push
         for item in items:
             push(item)
         if self._run is not None:
             self._run.signal()
+        return True
 
     def finish(self) -> None:
         self._source.finish()
@@ -197,7 +229,7 @@ class _WorkerJob:
         with self._lock:
             position = bisect_right(self._starts, index) - 1
             chunk = self._chunks[position]
-            chunk.results[index - chunk.run_start] = result
+            chunk.results[chunk.offset(index)] = result
             chunk.remaining -= 1
             if chunk.remaining:
                 return
@@ -206,7 +238,10 @@ class _WorkerJob:
         self._outbox.put(("done", self._job, chunk.number, chunk.results))
 
     def on_error(self, error: Exception) -> None:
-        self._outbox.put(("failed", self._job, portable(error)))
+        error = portable(error)  # type: ignore[assignment]
+        with self._lock:
+            self.failed = error
+        self._outbox.put(("failed", self._job, error))
 
     def on_completed(self) -> None:
         self._outbox.put(("ended", self._job))
@@ -252,14 +287,50 @@ def _sender(conn: Connection, outbox: queue.SimpleQueue[Any]) -> None:
         message = outbox.get()
         if message is None:
             return
-        if message[0] == "done":
-            _, job, number, results = message
-            rows, failures = _outcomes(results)
-            message = ("done", job, number, rows, failures)
         try:
-            conn.send(message)
+            if message[0] == "done":
+                _, job, number, results = message
+                rows, failures = _outcomes(results)
+                message = ("done", job, number, rows, failures)
+            payload = _dumps(message)
+        except Exception as exc:  # rows that do not pickle: this thread must go on
+            payload = _dumps(_unsendable(message, exc))
+        try:
+            conn.send_bytes(payload)
         except (OSError, ValueError):  # the parent is gone
             return
+
+
+def _unsendable(message: tuple[Any, ...], exc: Exception) -> tuple[Any, ...]:
+    """What to send instead of ``message``, which did not pickle: the statements whose rows do
+    not pickle fail (with the pickling error's type and message, never the values); what
+    cannot be told apart fails as a whole."""
+    kind = message[0]
+    if kind == "done" and len(message) == 5:
+        _, job, number, rows, failures = message
+        failures = dict(failures)
+        rows = list(rows) if rows is not None else None
+        for offset, statement_rows in enumerate(rows or ()):
+            try:
+                pickle.dumps(statement_rows)
+            except Exception as problem:
+                rows[offset] = None  # type: ignore[index]
+                failures[offset] = RemoteError(
+                    type(problem).__qualname__,
+                    f"the statement's rows cannot cross to the parent process: {problem}",
+                )
+        candidate = ("done", job, number, rows, failures)
+        with contextlib.suppress(Exception):
+            pickle.dumps(candidate)
+            return candidate
+    error = RemoteError(type(exc).__qualname__, f"cannot cross to the parent process: {exc}")
+    if kind == "done":
+        return ("chunk-failed", message[1], message[2], error)
+    if kind == "reply":
+        return ("reply", message[1], False, error)
+    if kind == "failed":
+        return ("failed", message[1], error)
+    return ("fatal", error, "")
 
 
 #: The statement text of a pool scan's range query (never sent as CQL: see _Statements).
@@ -272,6 +343,28 @@ class _Statements:
     def __init__(self, session: Any) -> None:
         self._session = session
         self._prepared: dict[Any, Any] = {}
+
+    def chunk(
+        self, items: list[tuple[str, Any]]
+    ) -> tuple[list[tuple[Any, Any]], list[int] | None, dict[int, BaseException]]:
+        """A chunk's items ready to run, their offsets (None: all, in order), and the failures
+        of the items whose CQL text did not prepare (only those: the rest still run)."""
+        ready: list[tuple[Any, Any]] = []
+        failures: dict[int, BaseException] = {}
+        refused: dict[Any, BaseException] = {}  # per chunk: a failed prepare is tried again
+        for offset, (statement, parameters) in enumerate(items):
+            error = refused.get(statement)
+            if error is None:
+                try:
+                    ready.append(self.item(statement, parameters))
+                    continue
+                except Exception as exc:
+                    error = refused[statement] = portable(exc)
+            failures[offset] = error
+        if not failures:
+            return ready, None, failures
+        offsets = [offset for offset in range(len(items)) if offset not in failures]
+        return ready, offsets, failures
 
     def item(self, statement: str, parameters: Any) -> tuple[Any, Any]:
         if statement == _SCAN_MARK:
@@ -304,6 +397,19 @@ def _list_ranges(
 _CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges}
 
 
+class _FailedJob:
+    """A job whose run could not start in this worker: its chunks are answered with this."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.failed: BaseException | None = error
+
+    def finish(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
 def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> None:
     """A worker process: connect, then run the jobs and chunks the parent sends."""
     # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops.
@@ -318,7 +424,7 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
     sender = threading.Thread(target=_sender, args=(conn, outbox), name="rxcql-pool-send")
     sender.start()
     conn.send(("ready", os.getpid()))
-    jobs: dict[int, _WorkerJob] = {}
+    jobs: dict[int, _WorkerJob | _FailedJob] = {}
     statements = _Statements(session)
     try:
         while True:
@@ -328,18 +434,27 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
                 break  # the parent is gone
             kind = message[0]
             if kind == "chunk":
-                _, job, number, first_timestamp, items = message
+                _, job, number, first_timestamp, payload = message
                 worker_job = jobs.get(job)
-                if worker_job is None:
-                    continue  # cancelled
-                try:
-                    prepared = [statements.item(s, p) for s, p in items]
-                except Exception as exc:  # preparing failed: every statement of the chunk
-                    error = portable(exc)
-                    failures = dict.fromkeys(range(len(items)), error)
-                    outbox.put(("prepared-failed", job, number, failures))
+                if worker_job is None or worker_job.failed is not None:
+                    # Cancelled (the parent waits for nothing), or the job never started or
+                    # has ended with an error: the parent must hear it, or it waits forever.
+                    error = worker_job.failed if worker_job is not None else None
+                    outbox.put(("failed", job, error or RxcqlError("the worker has no run for it")))
                     continue
-                worker_job.add(number, first_timestamp, prepared)
+                try:
+                    # The items cross pickled apart from the message, so that one the worker
+                    # cannot unpickle (a class only the parent has) fails its chunk, not the worker.
+                    items = pickle.loads(payload)
+                except Exception as exc:
+                    outbox.put(("chunk-failed", job, number, portable(exc)))
+                    continue
+                ready, offsets, failures = statements.chunk(items)
+                assert isinstance(worker_job, _WorkerJob)  # a _FailedJob has .failed
+                if not worker_job.add(
+                    number, first_timestamp, ready, len(items), offsets, failures
+                ):
+                    outbox.put(("failed", job, worker_job.failed))
             elif kind == "job":
                 _, job, keywords = message
                 try:
@@ -353,6 +468,7 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
                     )
                 except Exception as exc:
                     outbox.put(("failed", job, portable(exc)))
+                    jobs[job] = _FailedJob(portable(exc))
             elif kind == "call":
                 _, call, name, args = message
                 try:
@@ -462,6 +578,10 @@ class _Worker:
         self.send_lock = threading.Lock()
         #: Chunks out at this worker: (job, chunk number) -> future.
         self.out: dict[tuple[int, int], _ChunkFuture] = {}
+        #: Jobs whose run ended in this worker with an error: their next chunks fail at once.
+        self.failed_jobs: dict[int, BaseException] = {}
+        #: Why the parent stopped this worker itself (a message it could not read), or None.
+        self.failure: str | None = None
         self.alive = True
 
     def send(self, message: Any) -> None:
@@ -575,8 +695,12 @@ class _PoolCore:
             self._check_usable()
             job = next(self._job_numbers)
             self.jobs[job] = session
-        for worker in self.workers:
-            worker.send(("job", job, keywords))
+        try:
+            for worker in self.workers:
+                worker.send(("job", job, keywords))
+        except Exception:
+            self.stop_job(job, cancel=True)  # the workers that got it drop it
+            raise
         return job
 
     def _check_usable(self) -> None:
@@ -586,13 +710,20 @@ class _PoolCore:
             raise RxcqlError(f"the ProcessPool lost a worker and cannot run more: {self.broken}")
 
     def send_chunk(self, job: int, chunk: _Chunk) -> _ChunkFuture:
+        # Pickled apart from the message: a worker that cannot unpickle them fails the chunk.
+        payload = pickle.dumps(chunk.items, pickle.HIGHEST_PROTOCOL)
         with self._lock:
             self._check_usable()
+            failed = next((w.failed_jobs[job] for w in self.workers if job in w.failed_jobs), None)
             worker = min(self.workers, key=lambda w: len(w.out))
             future = _ChunkFuture(chunk, worker)
-            worker.out[(job, chunk.number)] = future
+            if failed is None:
+                worker.out[(job, chunk.number)] = future
+        if failed is not None:  # the run ended in a worker: it takes no more chunks
+            future.complete(False, failed)
+            return future
         try:
-            worker.send(("chunk", job, chunk.number, chunk.first_timestamp, chunk.items))
+            worker.send(("chunk", job, chunk.number, chunk.first_timestamp, payload))
         except Exception:
             with self._lock:
                 worker.out.pop((job, chunk.number), None)
@@ -607,6 +738,7 @@ class _PoolCore:
             if self.jobs.pop(job, None) is None:
                 return
             for worker in self.workers:
+                worker.failed_jobs.pop(job, None)
                 for key in [key for key in worker.out if key[0] == job]:
                     del worker.out[key]
         self._broadcast(("cancel" if cancel else "forget", job))
@@ -644,7 +776,16 @@ class _PoolCore:
                 except (EOFError, OSError):
                     waiting.remove(handle)
                     continue
-                self._dispatch(worker, message)
+                except Exception as exc:
+                    # A message this process cannot unpickle: which chunk it answered is
+                    # unknown, so the worker is stopped and its chunks fail as lost.
+                    worker.failure = f"sent a message the parent cannot read ({exc!r})"
+                    worker.process.kill()
+                    continue
+                try:
+                    self._dispatch(worker, message)
+                except Exception:  # this thread must go on, or every run waits forever
+                    log.exception("rxcql ProcessPool: handling a worker's message failed")
 
     def _drain(self, worker: _Worker) -> None:
         with contextlib.suppress(EOFError, OSError):
@@ -653,15 +794,17 @@ class _PoolCore:
 
     def _dispatch(self, worker: _Worker, message: Any) -> None:
         kind = message[0]
-        if kind in ("done", "prepared-failed"):
+        if kind in ("done", "chunk-failed"):
             if kind == "done":
                 _, job, number, rows, failures = message
             else:
-                _, job, number, failures = message
+                _, job, number, error = message
                 rows = None
             with self._lock:
                 future = worker.out.pop((job, number), None)
             if future is not None:
+                if kind == "chunk-failed":  # every statement of it
+                    failures = dict.fromkeys(range(len(future.chunk.items)), error)
                 future.complete(True, _Outcomes(future.chunk, rows, failures))
         elif kind == "reply":
             _, call, ok, value = message
@@ -673,6 +816,8 @@ class _PoolCore:
         elif kind == "failed":
             _, job, error = message
             with self._lock:
+                if job in self.jobs:
+                    worker.failed_jobs[job] = error
                 lost = [(k, f) for k, f in worker.out.items() if k[0] == job]
                 for key, _ in lost:
                     del worker.out[key]
@@ -688,6 +833,8 @@ class _PoolCore:
         if code is not None and code < 0:
             with contextlib.suppress(ValueError):
                 how = f"signal {signal.Signals(-code).name}"
+        if worker.failure is not None:
+            how = f"stopped by the pool: it {worker.failure}"
         with self._lock:
             lost = list(worker.out.values())
             worker.out.clear()
@@ -732,8 +879,9 @@ class _PoolCore:
 class _PoolSession:
     """The session of the parent's run: "executing" a chunk sends it to a worker."""
 
-    def __init__(self, core: _PoolCore, keywords: dict[str, Any]) -> None:
+    def __init__(self, core: _PoolCore, keywords: dict[str, Any], owner: Any = None) -> None:
         self._core = core
+        self._owner = owner  # the ProcessPool: kept alive while a run uses it
         self._keywords = keywords
         self.job: int | None = None
 
@@ -952,7 +1100,7 @@ class PoolObservable(DemandShell[Any]):
 
     def __init__(
         self,
-        core: _PoolCore,
+        pool: ProcessPool,
         items: Callable[[], Iterable[Any]],
         worker_keywords: dict[str, Any],
         parent: dict[str, Any],
@@ -961,7 +1109,10 @@ class PoolObservable(DemandShell[Any]):
         rows_only: bool = False,
     ) -> None:
         super().__init__(None, parent.get("scheduler"))
-        self._core = core
+        # The pool's finalizer closes it when the pool is collected: an Observable (and each
+        # of its runs, through its session) keeps it alive while in use.
+        self._pool = pool
+        self._core = pool._core
         self._items = items
         self._worker_keywords = worker_keywords
         self._raise = parent.get("raise_on_first_error", True)
@@ -988,12 +1139,15 @@ class PoolObservable(DemandShell[Any]):
         return self._make_run(observer, manual)
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> Any:
-        session = _PoolSession(self._core, self._worker_keywords)
+        session = _PoolSession(self._core, self._worker_keywords, self._pool)
         pages = _ChunkPages(observer, session, self._raise, self._max_errors, self._rows_only)
         try:
             session.open()
         except RxcqlError as exc:
             observer.on_error(exc)
+            return None
+        except Exception as exc:  # a worker's pipe broke before the reader saw it die
+            observer.on_error(WorkerError(f"could not start the run on the workers: {exc!r}"))
             return None
         chunker = _Chunker(self._items(), self._chunk_size, self._core, session)
         shell = ExecuteObservable[ExecutionResult](
@@ -1122,7 +1276,7 @@ class ProcessPool:
         check_iterable(statements_and_parameters)
         worker, parent = self._split(options)
         return PoolObservable(
-            self._core,
+            self,
             lambda: statements_and_parameters,
             worker,
             parent,
@@ -1177,7 +1331,7 @@ class ProcessPool:
         ranges = self._core.call("ranges", table, select, where, wanted)
         spec = (table, select, where, fetch_size)
         return PoolObservable(
-            self._core,
+            self,
             lambda: [(_SCAN_MARK, (spec, start, end)) for start, end in ranges],
             {"concurrency": 1, "routed": True},
             {"ordered": ordered, "scheduler": scheduler},

@@ -40,3 +40,48 @@ def _slow(index: int) -> float:
 def connect_slow() -> FakeSession:
     """Every statement takes 2 ms: runs last long enough to kill a worker in the middle."""
     return PreparingFakeSession("thread", threads=2, latency=_slow, fail=_fail_marked)
+
+
+def connect_closed() -> FakeSession:
+    """A session already shut down: the worker's run of every job fails at once."""
+    session = PreparingFakeSession("thread", threads=2)
+    session.shutdown()
+    return session
+
+
+class PickyFakeSession(PreparingFakeSession):
+    """Refuses to prepare CQL text that starts with ``BAD``."""
+
+    def prepare(self, query: str) -> str:
+        if query.startswith("BAD"):
+            raise InvalidRequest("line 1:0 no viable alternative at input 'BAD'")
+        return query
+
+
+def connect_picky() -> FakeSession:
+    return PickyFakeSession("thread", "random", threads=2)
+
+
+def _make_lock() -> Any:
+    import threading
+
+    return threading.Lock()
+
+
+class BecomesALock:
+    """Pickles in the parent; in the worker it becomes a lock, which cannot be pickled back
+    (the fake returns the parameters as the statement's row)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_make_lock, ())
+
+
+def _cannot_rebuild() -> Any:
+    raise ValueError("cannot rebuild this here")
+
+
+class Unrebuildable:
+    """Pickles in the parent, fails to unpickle in the worker (a class only the parent has)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_cannot_rebuild, ())

@@ -16,7 +16,15 @@ import pytest
 import rxcql
 from rxcql import InvalidItemError, ProcessPool, TooManyErrorsError, WorkerError
 
-from .fakes import connect_fake, connect_refused, connect_slow
+from .fakes import (
+    BecomesALock,
+    Unrebuildable,
+    connect_closed,
+    connect_fake,
+    connect_picky,
+    connect_refused,
+    connect_slow,
+)
 
 INSERT = "INSERT INTO t (k, v) VALUES (?, ?)"
 
@@ -250,3 +258,57 @@ def test_ctrl_c_stops_the_parent_and_its_workers() -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_rows_that_cannot_cross_fail_their_statement_and_the_pool_goes_on(
+    pool: ProcessPool,
+) -> None:
+    items = [(INSERT, (i, BecomesALock() if i == 150 else "ok")) for i in range(300)]
+    results = list(rxcql.iterate(pool.execute(items, raise_on_first_error=False)))
+    assert [r.index for r in results] == list(range(300))
+    assert [r.index for r in results if not r.success] == [150]
+    assert "cannot cross to the parent process" in str(results[150].result_or_exc)
+    assert len(list(rxcql.iterate(pool.execute(rows(500))))) == 500
+
+
+def test_parameters_a_worker_cannot_rebuild_fail_their_chunk_only(pool: ProcessPool) -> None:
+    items = [(INSERT, (i, Unrebuildable() if i == 150 else "ok")) for i in range(300)]
+    results = list(rxcql.iterate(pool.execute(items, raise_on_first_error=False)))
+    assert [r.index for r in results] == list(range(300))
+    # Chunks of 100: the one holding statement 150 fails as a whole, the others run.
+    assert [r.index for r in results if not r.success] == list(range(100, 200))
+    assert "cannot rebuild this here" in str(results[150].result_or_exc)
+    assert len(list(rxcql.iterate(pool.execute(rows(500))))) == 500
+
+
+def test_only_the_statements_whose_text_does_not_prepare_fail() -> None:
+    with ProcessPool(connect_picky, processes=2, chunk_size=10) as picky:
+        items = [("BAD x" if i % 7 == 3 else INSERT, (i, "ok")) for i in range(200)]
+        results = list(rxcql.iterate(picky.execute(items, raise_on_first_error=False)))
+    assert [r.index for r in results] == list(range(200))
+    assert [r.index for r in results if not r.success] == [i for i in range(200) if i % 7 == 3]
+    assert all(r.result_or_exc == [(r.index, "ok")] for r in results if r.success)
+    assert "no viable alternative" in str(results[3].result_or_exc)
+
+
+def test_a_run_that_cannot_start_in_the_workers_ends_with_its_error() -> None:
+    def slow_input() -> Iterator[tuple[str, tuple[int, str]]]:
+        # Read after the workers have answered that the job failed.
+        time.sleep(0.5)
+        yield from rows(50)
+
+    with (
+        ProcessPool(connect_closed, processes=1, chunk_size=10) as closed,
+        pytest.raises(rxcql.SessionClosedError),
+    ):
+        list(rxcql.iterate(closed.execute(slow_input())))
+
+
+def test_an_observable_keeps_its_pool_alive() -> None:
+    def start() -> Any:
+        dropped = ProcessPool(connect_fake, processes=1, chunk_size=100)
+        return rxcql.iterate(dropped.execute(rows(3_000)))
+
+    results = start()
+    gc.collect()
+    assert sum(1 for _ in results) == 3_000
