@@ -143,6 +143,22 @@ def runs(settings: Settings, host: str, port: int) -> list[Run]:
             lambda data, _: [*rxcql_cmd, "load", "-t", target, "-f", str(data), "-q"],
         ),
         Run(
+            "rxcql_load_processes",
+            "rxcql load --processes 2",
+            "load",
+            lambda data, _: [
+                *rxcql_cmd,
+                "load",
+                "-t",
+                target,
+                "-f",
+                str(data),
+                "-q",
+                "--processes",
+                "2",
+            ],
+        ),
+        Run(
             "rxcql_unload",
             "rxcql unload (defaults)",
             "unload",

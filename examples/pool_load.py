@@ -44,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with rxcql.ProcessPool(make_session, processes=args.processes) as pool:
         started = time.perf_counter()
         failed = 0
-        written = pool.execute(((insert, row) for row in rows(args.rows)), batch="replica", retry=5)
+        # Plain INSERTs may be applied twice: retry them (text is prepared unmarked).
+        retry = rxcql.Retry(attempts=5, idempotent_only=False)
+        written = pool.execute(
+            ((insert, row) for row in rows(args.rows)), batch="replica", retry=retry
+        )
         for result in rxcql.iterate(written):
             failed += not result.success
         seconds = time.perf_counter() - started

@@ -47,6 +47,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any, Final, Unpack, cast
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
+from cassandra.query import UNSET_VALUE, BoundStatement
 from reactivex import abc
 
 from ._controls import ErrorBudget
@@ -79,6 +80,26 @@ _WORKER_KEYWORDS: Final = frozenset(
 _PARENT_KEYWORDS: Final = frozenset(
     {"ordered", "raise_on_first_error", "max_errors", "window", "scheduler"}
 )
+
+
+class Serialized(tuple):  # type: ignore[type-arg]
+    """Parameters already serialized for the statement's prepared form (the bytes a
+    ``BoundStatement`` sends; None for null, ``cassandra.query.UNSET_VALUE`` for unset): the
+    worker binds them without encoding anything. For a caller that serializes as it parses
+    (``rxcql load --processes``), so that a value that does not encode is its own error."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # UNSET_VALUE is a singleton the driver tests by identity: it crosses as a marker.
+        return (_serialized, (tuple(_UNSET_MARK if v is UNSET_VALUE else v for v in self),))
+
+
+_UNSET_MARK: Final = "\x00rxcql-unset"
+
+
+def _serialized(values: tuple[Any, ...]) -> Serialized:
+    return Serialized(UNSET_VALUE if v == _UNSET_MARK else v for v in values)
 
 
 class WorkerError(RxcqlError):
@@ -372,6 +393,10 @@ class _Statements:
         prepared = self._prepared.get(statement)
         if prepared is None:
             prepared = self._prepared[statement] = self._session.prepare(statement)
+        if type(parameters) is Serialized:
+            bound = BoundStatement(prepared)
+            bound.values = list(parameters)
+            return bound, None
         return prepared, parameters
 
     def _range(self, spec: tuple[Any, ...], start: int | None, end: int) -> Any:
@@ -1264,7 +1289,9 @@ class ProcessPool:
         ``max_rate`` for the whole pool (split evenly over the workers); ``ordered``,
         ``raise_on_first_error``, ``max_errors``, ``window`` and ``scheduler`` in the parent.
         A success's ``result_or_exc`` is a list of the statement's rows as plain tuples (a
-        ResultSet cannot cross processes): ``[]`` for a write.
+        ResultSet cannot cross processes): ``[]`` for a write. The workers prepare the CQL
+        text without marking it idempotent, so ``retry`` retries nothing unless given
+        ``Retry(..., idempotent_only=False)`` (never for counters or conditional writes).
 
         Raises:
             TypeError: (immediately) a keyword the pool does not take (``checkpoint``,

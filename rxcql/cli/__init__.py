@@ -211,6 +211,15 @@ lines that did not parse are in the same file with their raw text, to fix and lo
     help="Stop after more than N rows failed (or more than P% of the rows read); -1: never.",
 )
 @click.option(
+    "--processes",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Run the rows in this many worker processes (rxcql.ProcessPool), while this one "
+    "reads and parses: for a client of several cores. 0: in this process. Not with "
+    "--checkpoint.",
+)
+@click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False),
     help="Write a checkpoint to this file (every second and at the end).",
@@ -274,6 +283,7 @@ def load(**options: Any) -> int:
         resume=options["resume"],
         failed=options["failed"],
         quiet=options["quiet"],
+        processes=options["processes"],
     )
     if options["replay"]:
         return _load.replay(load_options, options["replay"], connection)

@@ -63,6 +63,11 @@ class Display:
 
     def update(self, progress: rxcql.Progress) -> None:
         self._progress = progress
+        self.tick()
+
+    def tick(self) -> None:
+        """Print the plain progress line when it is due (without a terminal); a run without
+        progress reports (``--processes``) calls this as its results come."""
         if self._live is None and not self._quiet:
             now = time.monotonic()
             if now >= self._plain_at:

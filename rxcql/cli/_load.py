@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -16,6 +17,8 @@ from cassandra.metadata import protect_name
 from cassandra.query import UNSET_VALUE, BoundStatement
 
 import rxcql
+from rxcql._longrun import FailedLog
+from rxcql._pool import Serialized
 
 from . import _values
 from ._connect import Connection, connect
@@ -57,6 +60,8 @@ class LoadOptions:
     resume: bool
     failed: str | None
     quiet: bool
+    #: Worker processes that run the statements (rxcql.ProcessPool); 0: this process.
+    processes: int = 0
 
 
 def max_errors_option(text: str | None) -> int | float | None:
@@ -301,11 +306,16 @@ def run(options: LoadOptions, connection: Connection) -> int:
     """Load; the exit status (0 every row loaded, 1 some failed)."""
     if options.resume and not options.checkpoint:
         raise CliUsageError("--resume needs --checkpoint FILE")
+    if options.processes and options.checkpoint:
+        raise CliUsageError(
+            "--checkpoint is not supported with --processes yet: load in one process to "
+            "resume later"
+        )
     with ExitStack() as stack:
         stream, size = open_input(options.file, stack)
         cluster, session = connect(connection)
         stack.callback(cluster.shutdown)
-        return _load(options, session, cluster, stream, size, stack)
+        return _load(options, session, cluster, stream, size, stack, connection)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -316,6 +326,7 @@ def _load(
     stream: IO[bytes],
     size: int | None,
     stack: ExitStack,
+    connection: Connection,
 ) -> int:
     table = table_metadata(cluster, options.keyspace, options.table)
     counters = [c.name for c in table.columns.values() if c.cql_type == "counter"]
@@ -407,9 +418,13 @@ def _load(
                 style="red",
             )
 
-    lines: deque[tuple[int, int]] = deque()  # (input index, line) of rows not answered yet
+    # (input index, line, the bound row with --processes and --failed) of rows not answered yet
+    lines: deque[tuple[int, int, Any]] = deque()
+    pooled = options.processes > 0
+    keep_bound = pooled and options.failed is not None
+    insert_text = insert.query_string
 
-    def items() -> Iterator[tuple[Any, None]]:
+    def items() -> Iterator[tuple[Any, Any]]:
         index = 0
         for record in records:
             state.records += 1
@@ -428,39 +443,76 @@ def _load(
                 if over_limit():
                     raise ErrorLimitError() from None
                 continue
-            lines.append((index, record.line))
+            lines.append((index, record.line, bound if keep_bound else None))
             index += 1
-            yield bound, None
+            if pooled:
+                # The workers prepare the text and send these bytes as they are.
+                yield insert_text, Serialized(bound.values)
+            else:
+                yield bound, None
 
-    observable = rxcql.execute(
-        session,
-        items(),
-        concurrency=options.concurrency,
-        batch=options.batch,
-        batch_size=options.batch_size,
-        retry=rxcql.Retry(attempts=options.retry + 1) if options.retry > 0 else None,
-        max_rate=options.max_rate,
-        raise_on_first_error=False,
-        progress=display.update,
-        progress_interval=0.25,
-        checkpoint=options.checkpoint,
-        resume=options.resume,
-        run_id=f"rxcql load {options.keyspace}.{options.table}",
-        failed_log=options.failed,
-    )
+    refused_log: FailedLog | None = None
+    observable: Any
+    if pooled:
+        pool = stack.enter_context(
+            rxcql.ProcessPool(
+                functools.partial(_worker_session, connection, options.keyspace),
+                processes=options.processes,
+            )
+        )
+        if options.failed is not None:
+            # The engine writes refused rows itself in one process; here they come back to
+            # this one, which logs them as the engine would (attempts: 0, unknown here).
+            refused_log = FailedLog(options.failed, options.keyspace)
+            stack.callback(refused_log.close)
+        observable = pool.execute(
+            items(),
+            concurrency=options.concurrency,
+            batch=options.batch,
+            batch_size=options.batch_size,
+            # Each worker prepares the INSERT itself (unmarked): a plain INSERT is idempotent.
+            retry=(
+                rxcql.Retry(attempts=options.retry + 1, idempotent_only=False)
+                if options.retry > 0
+                else None
+            ),
+            max_rate=options.max_rate,
+            raise_on_first_error=False,
+        )
+    else:
+        observable = rxcql.execute(
+            session,
+            items(),
+            concurrency=options.concurrency,
+            batch=options.batch,
+            batch_size=options.batch_size,
+            retry=rxcql.Retry(attempts=options.retry + 1) if options.retry > 0 else None,
+            max_rate=options.max_rate,
+            raise_on_first_error=False,
+            progress=display.update,
+            progress_interval=0.25,
+            checkpoint=options.checkpoint,
+            resume=options.resume,
+            run_id=f"rxcql load {options.keyspace}.{options.table}",
+            failed_log=options.failed,
+        )
     stopped = None
     with display, rxcql.iterate(observable) as results:
         try:
             for result in results:
                 while lines and lines[0][0] < result.index:
                     lines.popleft()
-                line = lines.popleft()[1] if lines and lines[0][0] == result.index else None
+                entry = lines.popleft() if lines and lines[0][0] == result.index else None
+                if pooled and not (state.loaded + state.refused) % 2048:
+                    display.tick()
                 if result.success:
                     state.loaded += 1
                     continue
                 state.refused += 1
                 error = result.result_or_exc
-                report(line or 0, None, f"{type(error).__name__}: {error}")
+                if refused_log is not None and entry is not None:
+                    refused_log.record(result.index, entry[2], None, error, 0)
+                report(entry[1] if entry else 0, None, f"{type(error).__name__}: {error}")
                 if over_limit():
                     stopped = "too many errors"
                     break
@@ -469,6 +521,13 @@ def _load(
         except rxcql.CheckpointError as exc:
             raise CliUsageError(str(exc)) from None
     return _summary(options, display, state, stopped, done_before, refused_before)
+
+
+def _worker_session(connection: Connection, keyspace: str) -> Any:
+    """A ``--processes`` worker's session: connected as this process is, to the keyspace."""
+    _, session = connect(connection)  # the pool shuts its cluster down at exit
+    session.set_keyspace(keyspace)
+    return session
 
 
 def _checkpoint_state(path: str | None) -> int:

@@ -54,7 +54,11 @@ def test_200k_inserts_through_two_workers(pool: ProcessPool, session: Session, t
     memory: dict[int, list[float]] = {pid: [] for pid in pids}
     expected = 0
     with rxcql.iterate(
-        pool.execute(((insert, (k, f"v{k}")) for k in range(n)), batch="replica", retry=3)
+        pool.execute(
+            ((insert, (k, f"v{k}")) for k in range(n)),
+            batch="replica",
+            retry=rxcql.Retry(attempts=3, idempotent_only=False),
+        )
     ) as results:
         for result in results:
             assert result.index == expected
