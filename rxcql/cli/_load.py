@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Unpack
 
 from cassandra.metadata import protect_name
 from cassandra.query import UNSET_VALUE, BoundStatement
 
 import rxcql
 from rxcql._longrun import FailedLog
+from rxcql._options import RunKeywords
 from rxcql._pool import Serialized
 
 from . import _values
@@ -465,36 +466,21 @@ def _load(
             # this one, which logs them as the engine would (attempts: 0, unknown here).
             refused_log = FailedLog(options.failed, options.keyspace)
             stack.callback(refused_log.close)
-        observable = pool.execute(
-            items(),
-            concurrency=options.concurrency,
-            batch=options.batch,
-            batch_size=options.batch_size,
-            # Each worker prepares the INSERT itself (unmarked): a plain INSERT is idempotent.
-            retry=(
-                rxcql.Retry(attempts=options.retry + 1, idempotent_only=False)
-                if options.retry > 0
-                else None
-            ),
-            max_rate=options.max_rate,
-            raise_on_first_error=False,
-        )
+        # Each worker prepares the INSERT itself (unmarked): a plain INSERT is idempotent.
+        observable = pool.execute(items(), **_run_keywords(options, idempotent_only=False))
     else:
         observable = rxcql.execute(
             session,
             items(),
-            concurrency=options.concurrency,
-            batch=options.batch,
-            batch_size=options.batch_size,
-            retry=rxcql.Retry(attempts=options.retry + 1) if options.retry > 0 else None,
-            max_rate=options.max_rate,
-            raise_on_first_error=False,
-            progress=display.update,
-            progress_interval=0.25,
-            checkpoint=options.checkpoint,
-            resume=options.resume,
-            run_id=f"rxcql load {options.keyspace}.{options.table}",
-            failed_log=options.failed,
+            **_run_keywords(
+                options,
+                progress=display.update,
+                progress_interval=0.25,
+                checkpoint=options.checkpoint,
+                resume=options.resume,
+                run_id=f"rxcql load {options.keyspace}.{options.table}",
+                failed_log=options.failed,
+            ),
         )
     stopped = None
     with display, rxcql.iterate(observable) as results:
@@ -521,6 +507,27 @@ def _load(
         except rxcql.CheckpointError as exc:
             raise CliUsageError(str(exc)) from None
     return _summary(options, display, state, stopped, done_before, refused_before)
+
+
+def _run_keywords(
+    options: LoadOptions, *, idempotent_only: bool = True, **extra: Unpack[RunKeywords]
+) -> RunKeywords:
+    """The engine's keywords every load takes from the options (batching, concurrency, retries:
+    ``--retry N`` is N retries after the first attempt, the rate, failures as results), and
+    ``extra``."""
+    return RunKeywords(
+        **extra,
+        concurrency=options.concurrency,
+        batch=options.batch,
+        batch_size=options.batch_size,
+        retry=(
+            rxcql.Retry(attempts=options.retry + 1, idempotent_only=idempotent_only)
+            if options.retry > 0
+            else None
+        ),
+        max_rate=options.max_rate,
+        raise_on_first_error=False,
+    )
 
 
 def _worker_session(connection: Connection, keyspace: str) -> Any:
@@ -606,15 +613,12 @@ def replay(options: LoadOptions, path: str, connection: Connection) -> int:
             observable = rxcql.replay_failed(
                 session,
                 path,
-                concurrency=options.concurrency,
-                batch=options.batch,
-                batch_size=options.batch_size,
-                retry=rxcql.Retry(attempts=options.retry + 1) if options.retry > 0 else None,
-                max_rate=options.max_rate,
-                raise_on_first_error=False,
-                progress=display.update,
-                progress_interval=0.25,
-                failed_log=options.failed,
+                **_run_keywords(
+                    options,
+                    progress=display.update,
+                    progress_interval=0.25,
+                    failed_log=options.failed,
+                ),
             )
         except ValueError as exc:
             raise CliUsageError(f"cannot replay {path}: {exc}") from None
