@@ -142,13 +142,15 @@ def write_atomically(path: Path, text: str) -> None:
 
 class Watermark:
     """The low watermark: how many leading positions (from ``start``) are final. ``mark`` is
-    called under the engine's lock; what it holds is bounded by the window."""
+    called under the engine's lock; what it holds is bounded by the window. (A process pool's
+    parent marks whole chunks instead, with ``mark_span``; a run uses one or the other.)"""
 
-    __slots__ = ("_above", "low")
+    __slots__ = ("_above", "_spans", "low")
 
     def __init__(self, start: int) -> None:
         self.low = start
         self._above: set[int] = set()
+        self._spans: dict[int, int] = {}
 
     def mark(self, index: int) -> None:
         if index != self.low:
@@ -160,6 +162,16 @@ class Watermark:
             above.remove(low)
             low += 1
         self.low = low
+
+    def mark_span(self, start: int, stop: int) -> None:
+        """Positions ``start`` to ``stop - 1`` are final."""
+        if start != self.low:
+            self._spans[start] = stop
+            return
+        spans = self._spans
+        while stop in spans:
+            stop = spans.pop(stop)
+        self.low = stop
 
 
 class CheckpointWriter:
@@ -266,12 +278,26 @@ class FailedLog:
         self.written = 0
 
     def record(
-        self, index: int, statement: Any, parameters: Any, error: BaseException, attempts: int
+        self,
+        index: int,
+        statement: Any,
+        parameters: Any,
+        error: BaseException,
+        attempts: int,
+        *,
+        prepared: bool | None = None,
+        serialized: bool = False,
     ) -> None:
-        """Append one failed statement. Never raises (a failure to log is logged, without
-        the values, and the statement counts as not logged: see :meth:`record_ok`)."""
+        """Append one failed statement (``attempts`` 0: not known). ``prepared``: the CQL
+        text is to be prepared on replay (by default: whether ``statement`` is a prepared or
+        bound one); ``serialized``: ``parameters`` are serialized values (bytes) of the
+        prepared form, recorded as they are. Raises if the line cannot be written."""
         try:
-            encoded = _encoded_parameters(statement, parameters)
+            encoded = (
+                {"serialized": _codec().encode_serialized(parameters)}
+                if serialized
+                else _encoded_parameters(statement, parameters)
+            )
         except Exception as exc:
             # Values the codec cannot encode (often what made the bind fail): the record says
             # so, with their types and without the values.
@@ -285,7 +311,11 @@ class FailedLog:
                 "index": index,
                 "cql": statement_text(statement),
                 "keyspace": _keyspace(statement) or self._default_keyspace,
-                "prepared": isinstance(statement, BoundStatement | PreparedStatement),
+                "prepared": (
+                    isinstance(statement, BoundStatement | PreparedStatement)
+                    if prepared is None
+                    else prepared
+                ),
                 **encoded,
                 "error": type(error).__name__,
                 "message": str(error),

@@ -51,8 +51,9 @@ from cassandra.query import UNSET_VALUE, BoundStatement
 from reactivex import abc
 
 from ._controls import ErrorBudget
-from ._engine import ExecuteObservable
-from ._errors import InvalidItemError, RxcqlError
+from ._engine import ExecuteObservable, _recorded_options
+from ._errors import CheckpointError, InvalidItemError, RxcqlError
+from ._longrun import CheckpointWriter, FailedLog, Watermark, check_resume, read_checkpoint
 from ._options import Options, RunKeywords, check_iterable
 from ._results import ExecutionResult
 from ._rows import Page, _RowsObserver
@@ -78,7 +79,24 @@ _WORKER_KEYWORDS: Final = frozenset(
 )
 #: The keywords the pool applies in the parent.
 _PARENT_KEYWORDS: Final = frozenset(
-    {"ordered", "raise_on_first_error", "max_errors", "window", "scheduler"}
+    {
+        "ordered",
+        "raise_on_first_error",
+        "max_errors",
+        "window",
+        "scheduler",
+        "checkpoint",
+        "resume",
+        "checkpoint_interval",
+        "run_id",
+        "failed_log",
+    }
+)
+
+
+#: The parent keywords of ``checkpoint=`` and ``failed_log=`` (rxcql/_longrun.py).
+_LONG_RUN_KEYWORDS: Final = frozenset(
+    {"checkpoint", "resume", "checkpoint_interval", "run_id", "failed_log"}
 )
 
 
@@ -86,9 +104,13 @@ class Serialized(tuple):  # type: ignore[type-arg]
     """Parameters already serialized for the statement's prepared form (the bytes a
     ``BoundStatement`` sends; None for null, ``cassandra.query.UNSET_VALUE`` for unset): the
     worker binds them without encoding anything. For a caller that serializes as it parses
-    (``rxcql load --processes``), so that a value that does not encode is its own error."""
+    (``rxcql load --processes``), so that a value that does not encode is its own error.
 
-    __slots__ = ()
+    ``bound``, if the caller sets it (it does not cross to the workers), is the
+    ``BoundStatement`` the bytes came from: the failed log then records the values decoded by
+    the columns' types, as the engine does, instead of the bytes."""
+
+    bound: BoundStatement | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # UNSET_VALUE is a singleton the driver tests by identity: it crosses as a marker.
@@ -418,8 +440,13 @@ def _list_ranges(
     return [(piece.start, piece.end) for piece in token_ranges(session, keyspace, splits)]
 
 
+def _keyspace_of(session: Any) -> str | None:
+    keyspace = getattr(session, "keyspace", None)
+    return keyspace if isinstance(keyspace, str) else None
+
+
 #: What the parent may ask a worker directly (``_PoolCore.call``).
-_CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges}
+_CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges, "keyspace": _keyspace_of}
 
 
 class _FailedJob:
@@ -935,21 +962,170 @@ class _PoolSession:
             self._core.stop_job(self.job, cancel)
 
 
+class _PoolLongRun:
+    """``checkpoint=`` and ``failed_log=`` of a pool run, kept in the parent, which sees every
+    chunk's outcomes: the same files and rules as the engine's (rxcql/_longrun.py). A chunk is
+    final when each of its statements succeeded or was written to the failed log; the
+    checkpoint's low watermark moves over final chunks only (so a failure that was not logged
+    holds it before its chunk, and a resume runs that chunk again)."""
+
+    def __init__(self, options: Options, core: _PoolCore) -> None:
+        self._options = options
+        self.failed_log: FailedLog | None = None
+        #: Input statements a resume skips (the checkpoint's count).
+        self.skip = 0
+        self._first: str | None = None
+        self._watermark: Watermark | None = None
+        self._writer: CheckpointWriter | None = None
+        self._closed = False
+        if options.failed_log is not None:
+            # Where a statement of CQL text runs: the workers' sessions' keyspace.
+            self.failed_log = FailedLog(options.failed_log, core.call("keyspace"))
+        if options.checkpoint is None:
+            return
+        try:
+            state = (
+                check_resume(
+                    read_checkpoint(options.checkpoint), options.checkpoint, options.run_id
+                )
+                if options.resume
+                else None
+            )
+        except BaseException:
+            self.close(ended=False)
+            raise
+        if state is not None:
+            self.skip = state.done
+            self._first = state.statement
+        self._watermark = Watermark(self.skip)
+
+    def skip_input(self, iterator: Iterator[Any]) -> None:
+        """Read past what the checkpoint says is done; check that it is the same input."""
+        path = os.fspath(self._options.checkpoint or "")
+        for position in range(self.skip):
+            item = next(iterator, _NO_ITEM)
+            if item is _NO_ITEM:
+                raise CheckpointError(
+                    f"the checkpoint {path!r} says {self.skip} statements are done, but the "
+                    f"input ended after {position}: not the same input"
+                )
+            if position == 0:
+                text = _checked(0, item)[0]
+                if self._first is not None and text != self._first:
+                    raise CheckpointError(
+                        f"the checkpoint {path!r} is of a run whose first statement differs "
+                        "from this input's: not the same input"
+                    )
+                self._first = text
+
+    def first_statement(self, text: str) -> None:
+        """The input's first statement, read (the checkpoint records it)."""
+        self._first = text
+        if self._writer is not None:
+            self._writer.statement = text
+
+    def start(self) -> None:
+        """Start writing the checkpoint (once the input's first statement is known)."""
+        options = self._options
+        if options.checkpoint is None or self._writer is not None or self._closed:
+            return
+        assert self._watermark is not None
+        writer = CheckpointWriter(
+            options.checkpoint,
+            options.checkpoint_interval,
+            self._watermark,
+            options.run_id,
+            _recorded_options(options),
+        )
+        writer.statement = self._first
+        self._writer = writer
+        writer.start()
+
+    def chunk_done(self, chunk: _Chunk, failures: dict[int, BaseException]) -> None:
+        """A chunk's outcomes are in: log its failures; move the watermark if all are final."""
+        final = True
+        failed_log = self.failed_log
+        for offset, error in failures.items():
+            if failed_log is None:
+                final = False
+                break
+            statement, parameters = chunk.items[offset]
+            index = chunk.first + offset
+            try:
+                if isinstance(parameters, Serialized):
+                    if parameters.bound is not None:
+                        failed_log.record(index, parameters.bound, None, error, 0)
+                    else:
+                        failed_log.record(
+                            index, statement, parameters, error, 0, prepared=True, serialized=True
+                        )
+                else:
+                    failed_log.record(index, statement, parameters, error, 0, prepared=True)
+            except Exception as exc:
+                final = False  # not logged, so not final (said once, without its values)
+                log.error(
+                    "rxcql could not write statement %d to the failed log %s: %s",
+                    index,
+                    failed_log.path,
+                    type(exc).__name__,
+                )
+        if final and self._watermark is not None:
+            self._watermark.mark_span(chunk.first, chunk.first + len(chunk.items))
+
+    def close(self, ended: bool, read: int = -1) -> None:
+        """The final checkpoint (complete if the input ``ended`` and every one of the ``read``
+        statements is final) and the failed log closed. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            watermark = self._watermark
+            writer.close(complete=ended and watermark is not None and watermark.low == read)
+        if self.failed_log is not None:
+            self.failed_log.close()
+
+
+_NO_ITEM: Final = object()
+
+
 class _Chunker:
     """The parent's source: the user's iterable read lazily into numbered chunks."""
 
     def __init__(
-        self, items: Iterable[Any], size: int, core: _PoolCore, session: _PoolSession
+        self,
+        items: Iterable[Any],
+        size: int,
+        core: _PoolCore,
+        session: _PoolSession,
+        long_run: _PoolLongRun | None = None,
     ) -> None:
         self._iterator: Iterator[Any] = iter(items)
         self._size = size
         self._core = core
         self._session = session
+        self._long_run = long_run
         self._numbers = itertools.count()
         self._position = 0
         self._error: BaseException | None = None
+        #: The input ended (every statement was read into a chunk).
+        self.ended = False
+
+    @property
+    def position(self) -> int:
+        """Statements read so far (those a resume skipped included)."""
+        return self._position
 
     def __iter__(self) -> Iterator[tuple[_Chunk, None]]:
+        long_run = self._long_run
+        if long_run is not None:
+            try:
+                long_run.skip_input(self._iterator)
+                long_run.start()
+            except BaseException:
+                self._session.input_ended()
+                raise
+            self._position = long_run.skip
         while True:
             if self._error is not None:
                 error, self._error = self._error, None
@@ -975,9 +1151,12 @@ class _Chunker:
                     raise
                 self._error = exc  # after the statements read before it
             if not items:
+                self.ended = True
                 self._session.input_ended()
                 return
             first = self._position
+            if first == 0 and long_run is not None:
+                long_run.first_statement(items[0][0])
             self._position += len(items)
             yield (
                 _Chunk(next(self._numbers), first, items, self._core.timestamps(len(items))),
@@ -1027,9 +1206,13 @@ class _ChunkPages(abc.ObserverBase[Any]):
         raise_on_first_error: bool,
         max_errors: int | float | None,
         rows_only: bool,
+        long_run: _PoolLongRun | None = None,
+        chunker: _Chunker | None = None,
     ) -> None:
         self._observer = observer
         self._session = session
+        self._long_run = long_run
+        self._chunker = chunker
         self._raise = raise_on_first_error
         self._budget = (
             ErrorBudget(max_errors) if max_errors is not None and not raise_on_first_error else None
@@ -1055,6 +1238,8 @@ class _ChunkPages(abc.ObserverBase[Any]):
         first = chunk.first
         page = Page([], chunk.number)
         error: BaseException | None = None
+        if self._long_run is not None:
+            self._long_run.chunk_done(chunk, failures)
         if self._rows_only:
             if failures:
                 offset = min(failures)
@@ -1092,11 +1277,21 @@ class _ChunkPages(abc.ObserverBase[Any]):
         if error is not None:
             self._fail(error)
 
+    def close_long_run(self) -> None:
+        """The final checkpoint (complete if the input ended and every statement read is
+        final) and the failed log closed: at the run's end, before the observer hears of it,
+        or at its disposal."""
+        long_run = self._long_run
+        chunker = self._chunker
+        if long_run is not None and chunker is not None:
+            long_run.close(chunker.ended, chunker.position)
+
     def _fail(self, error: BaseException) -> None:
         self._ended = True
         if self.run is not None:
             self.run.dispose()
         self._session.stop(cancel=True)
+        self.close_long_run()
         self._observer.on_error(error if isinstance(error, Exception) else RxcqlError(repr(error)))
 
     def on_error(self, error: Exception) -> None:
@@ -1104,6 +1299,7 @@ class _ChunkPages(abc.ObserverBase[Any]):
             return
         self._ended = True
         self._session.stop(cancel=True)
+        self.close_long_run()
         self._observer.on_error(error)
 
     def on_completed(self) -> None:
@@ -1111,6 +1307,7 @@ class _ChunkPages(abc.ObserverBase[Any]):
             return
         self._ended = True
         self._session.stop(cancel=False)
+        self.close_long_run()
         self._observer.on_completed()
 
 
@@ -1142,6 +1339,12 @@ class PoolObservable(DemandShell[Any]):
         self._worker_keywords = worker_keywords
         self._raise = parent.get("raise_on_first_error", True)
         self._max_errors = parent.get("max_errors")
+        #: checkpoint= / failed_log= and their companions, validated (None: neither given).
+        self._long_run_options = (
+            Options.build(**{k: v for k, v in parent.items() if k in _LONG_RUN_KEYWORDS})
+            if parent.get("checkpoint") is not None or parent.get("failed_log") is not None
+            else None
+        )
         self._chunk_size = chunk_size
         self._rows_only = rows_only
         window = parent.get("window")
@@ -1165,21 +1368,37 @@ class PoolObservable(DemandShell[Any]):
 
     def _make_run(self, observer: abc.ObserverBase[Any], manual: bool) -> Any:
         session = _PoolSession(self._core, self._worker_keywords, self._pool)
-        pages = _ChunkPages(observer, session, self._raise, self._max_errors, self._rows_only)
+        long_run: _PoolLongRun | None = None
+        if self._long_run_options is not None:
+            try:
+                long_run = _PoolLongRun(self._long_run_options, self._core)
+            except Exception as exc:  # a doubtful checkpoint, an unwritable file: nothing runs
+                observer.on_error(exc)
+                return None
         try:
             session.open()
-        except RxcqlError as exc:
+        except Exception as exc:
+            if long_run is not None:
+                long_run.close(ended=False)
+            if not isinstance(exc, RxcqlError):
+                # a worker's pipe broke before the reader saw it die
+                exc = WorkerError(f"could not start the run on the workers: {exc!r}")
             observer.on_error(exc)
             return None
-        except Exception as exc:  # a worker's pipe broke before the reader saw it die
-            observer.on_error(WorkerError(f"could not start the run on the workers: {exc!r}"))
-            return None
-        chunker = _Chunker(self._items(), self._chunk_size, self._core, session)
+        chunker = _Chunker(self._items(), self._chunk_size, self._core, session, long_run)
+        pages = _ChunkPages(
+            observer, session, self._raise, self._max_errors, self._rows_only, long_run, chunker
+        )
+
+        def stop() -> None:
+            session.stop(cancel=True)
+            pages.close_long_run()
+
         shell = ExecuteObservable[ExecutionResult](
             session,  # type: ignore[arg-type]
             lambda: cast(IterableSource, _ChunkSource(chunker)),
             self._options,
-            on_stop=lambda: session.stop(cancel=True),
+            on_stop=stop,
         )
         run = shell._make_run(pages, manual)
         pages.run = run
@@ -1287,15 +1506,19 @@ class ProcessPool:
         ``concurrency``, ``batch``, ``batch_size``, ``batch_bytes``, ``retry`` and
         ``execution_profile`` (a name) in each worker (``concurrency`` is per worker);
         ``max_rate`` for the whole pool (split evenly over the workers); ``ordered``,
-        ``raise_on_first_error``, ``max_errors``, ``window`` and ``scheduler`` in the parent.
-        A success's ``result_or_exc`` is a list of the statement's rows as plain tuples (a
+        ``raise_on_first_error``, ``max_errors``, ``window``, ``scheduler`` and the long-run
+        keywords (``checkpoint``, ``resume``, ``checkpoint_interval``, ``run_id``,
+        ``failed_log``) in the parent, which sees every chunk's outcomes: the checkpoint moves
+        over whole chunks whose statements all succeeded or were logged, and the failed log
+        records a statement's attempts as 0 (not known in the parent). A success's
+        ``result_or_exc`` is a list of the statement's rows as plain tuples (a
         ResultSet cannot cross processes): ``[]`` for a write. The workers prepare the CQL
         text without marking it idempotent, so ``retry`` retries nothing unless given
         ``Retry(..., idempotent_only=False)`` (never for counters or conditional writes).
 
         Raises:
-            TypeError: (immediately) a keyword the pool does not take (``checkpoint``,
-                ``failed_log``, ``progress``, ...), or a wrong type.
+            TypeError: (immediately) a keyword the pool does not take (``progress``,
+                ``progress_interval``), or a wrong type.
             ~rxcql.InvalidItemError: (as ``on_error``) an item that is not a pair of CQL text
                 and parameters.
             WorkerError: (as ``on_error``) a worker died; the chunks it held are named.

@@ -216,8 +216,7 @@ lines that did not parse are in the same file with their raw text, to fix and lo
     default=0,
     show_default=True,
     help="Run the rows in this many worker processes (rxcql.ProcessPool), while this one "
-    "reads and parses: for a client of several cores. 0: in this process. Not with "
-    "--checkpoint.",
+    "reads and parses: for a client of several cores. 0: in this process.",
 )
 @click.option(
     "--checkpoint",

@@ -17,7 +17,6 @@ from cassandra.metadata import protect_name
 from cassandra.query import UNSET_VALUE, BoundStatement
 
 import rxcql
-from rxcql._longrun import FailedLog
 from rxcql._options import RunKeywords
 from rxcql._pool import Serialized
 
@@ -307,11 +306,6 @@ def run(options: LoadOptions, connection: Connection) -> int:
     """Load; the exit status (0 every row loaded, 1 some failed)."""
     if options.resume and not options.checkpoint:
         raise CliUsageError("--resume needs --checkpoint FILE")
-    if options.processes and options.checkpoint:
-        raise CliUsageError(
-            "--checkpoint is not supported with --processes yet: load in one process to "
-            "resume later"
-        )
     with ExitStack() as stack:
         stream, size = open_input(options.file, stack)
         cluster, session = connect(connection)
@@ -419,8 +413,8 @@ def _load(
                 style="red",
             )
 
-    # (input index, line, the bound row with --processes and --failed) of rows not answered yet
-    lines: deque[tuple[int, int, Any]] = deque()
+    # (input index, line) of rows not answered yet
+    lines: deque[tuple[int, int]] = deque()
     pooled = options.processes > 0
     keep_bound = pooled and options.failed is not None
     insert_text = insert.query_string
@@ -444,15 +438,26 @@ def _load(
                 if over_limit():
                     raise ErrorLimitError() from None
                 continue
-            lines.append((index, record.line, bound if keep_bound else None))
+            lines.append((index, record.line))
             index += 1
             if pooled:
-                # The workers prepare the text and send these bytes as they are.
-                yield insert_text, Serialized(bound.values)
+                # The workers prepare the text and send these bytes as they are; the failed
+                # log (in this process) records the values the bound row decodes to.
+                serialized = Serialized(bound.values)
+                if keep_bound:
+                    serialized.bound = bound
+                yield insert_text, serialized
             else:
                 yield bound, None
 
-    refused_log: FailedLog | None = None
+    # Checkpoints and the failed log are the engine's in one process, and the pool's parent's
+    # (this process's) with --processes: the same files, so either may resume the other.
+    long_run = RunKeywords(
+        checkpoint=options.checkpoint,
+        resume=options.resume,
+        run_id=f"rxcql load {options.keyspace}.{options.table}",
+        failed_log=options.failed,
+    )
     observable: Any
     if pooled:
         pool = stack.enter_context(
@@ -461,27 +466,14 @@ def _load(
                 processes=options.processes,
             )
         )
-        if options.failed is not None:
-            # The engine writes refused rows itself in one process; here they come back to
-            # this one, which logs them as the engine would (attempts: 0, unknown here).
-            refused_log = FailedLog(options.failed, options.keyspace)
-            stack.callback(refused_log.close)
         # Each worker prepares the INSERT itself (unmarked): a plain INSERT is idempotent.
-        observable = pool.execute(items(), **_run_keywords(options, idempotent_only=False))
+        keywords = _run_keywords(options, idempotent_only=False)
+        keywords.update(long_run)
+        observable = pool.execute(items(), **keywords)
     else:
-        observable = rxcql.execute(
-            session,
-            items(),
-            **_run_keywords(
-                options,
-                progress=display.update,
-                progress_interval=0.25,
-                checkpoint=options.checkpoint,
-                resume=options.resume,
-                run_id=f"rxcql load {options.keyspace}.{options.table}",
-                failed_log=options.failed,
-            ),
-        )
+        keywords = _run_keywords(options, progress=display.update, progress_interval=0.25)
+        keywords.update(long_run)
+        observable = rxcql.execute(session, items(), **keywords)
     stopped = None
     with display, rxcql.iterate(observable) as results:
         try:
@@ -496,8 +488,6 @@ def _load(
                     continue
                 state.refused += 1
                 error = result.result_or_exc
-                if refused_log is not None and entry is not None:
-                    refused_log.record(result.index, entry[2], None, error, 0)
                 report(entry[1] if entry else 0, None, f"{type(error).__name__}: {error}")
                 if over_limit():
                     stopped = "too many errors"

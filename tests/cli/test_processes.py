@@ -1,6 +1,7 @@
 """``rxcql load --processes N``: this process reads and parses, worker processes run the rows
 (rxcql.ProcessPool, the values crossing already serialized): the same table contents as a load
-in one process, refused rows in the failed file and replayable, and what it does not take."""
+in one process, refused rows in the failed file and replayable. (A killed ``--processes`` load
+resumes from its checkpoint: tests/cli/test_resume.py.)"""
 
 from __future__ import annotations
 
@@ -79,20 +80,3 @@ def test_refused_rows_go_to_the_failed_file_and_replay(
     assert [r.success for r in results] == [True]
     assert session.execute(f"SELECT v FROM {keyspace}.pkeys WHERE k = 'short'").one().v == 1
     assert session.execute(f"SELECT count(*) FROM {keyspace}.pkeys").one()[0] == 501
-
-
-def test_not_with_a_checkpoint(rxcql_cli: Runner, keyspace: str, tmp_path: Path) -> None:
-    run = rxcql_cli(
-        "load",
-        "-t",
-        f"{keyspace}.anything",
-        "-f",
-        "-",
-        "--processes",
-        "2",
-        "--checkpoint",
-        str(tmp_path / "c.ckpt"),
-        input=b"k,v\n",
-    )
-    assert run.returncode == 2, describe(run)
-    assert "--checkpoint is not supported with --processes" in run.stderr.decode()

@@ -1,7 +1,7 @@
 """``rxcql load --checkpoint --resume`` after a SIGKILL: the command is killed half way
 through a file, run again with ``--resume``, and every row is in the table with its value;
 the lines that do not parse are in the failed file once each, and the exit status counts
-them."""
+them. With ``--processes 2`` too: the checkpoint is then the pool's, kept in the parent."""
 
 from __future__ import annotations
 
@@ -18,14 +18,16 @@ from .conftest import Runner, describe
 
 pytestmark = [pytest.mark.integration, pytest.mark.cli]
 
-ROWS = 150_000
-BAD = {10: "ten", 70_000: "seventy thousand", 140_000: "one forty"}
+ROWS = 80_000
+BAD = {10: "ten", 30_000: "thirty thousand", 70_000: "seventy thousand"}
 
 
+@pytest.mark.parametrize("processes", [0, 2])
 def test_a_killed_load_resumes_from_its_checkpoint(
-    rxcql_cli: Runner, session: Session, keyspace: str, tmp_path: Path
+    rxcql_cli: Runner, session: Session, keyspace: str, tmp_path: Path, processes: int
 ) -> None:
-    session.execute(f"CREATE TABLE {keyspace}.resumed (k int PRIMARY KEY, v text)")
+    table = f"{keyspace}.resumed{processes}"
+    session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, v text)")
     data = tmp_path / "rows.csv"
     with data.open("w") as out:
         out.write("k,v\n")
@@ -34,8 +36,8 @@ def test_a_killed_load_resumes_from_its_checkpoint(
     checkpoint = tmp_path / "load.checkpoint"
     failed = tmp_path / "load.failed"
     command = [
-        "load", "-t", f"{keyspace}.resumed", "-f", str(data), "-q", "--concurrency", "32",
-        "--checkpoint", str(checkpoint), "--failed", str(failed),
+        "load", "-t", table, "-f", str(data), "-q", "--concurrency", "32",
+        "--checkpoint", str(checkpoint), "--failed", str(failed), "--processes", str(processes),
     ]  # fmt: skip
     first = rxcql_cli.popen(*command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     done = 0
@@ -53,7 +55,7 @@ def test_a_killed_load_resumes_from_its_checkpoint(
         _, err = first.communicate(timeout=60)
     assert first.returncode == -signal.SIGKILL, f"not killed ({first.returncode}): {err!r}"
     assert ROWS // 2 <= done < ROWS - len(BAD)
-    loaded_before = session.execute(f"SELECT count(*) FROM {keyspace}.resumed").one()[0]
+    loaded_before = session.execute(f"SELECT count(*) FROM {table}").one()[0]
     assert loaded_before < ROWS - len(BAD)
 
     second = rxcql_cli(*command, "--resume", timeout=300)
@@ -65,7 +67,7 @@ def test_a_killed_load_resumes_from_its_checkpoint(
     assert final["complete"] is True
     assert final["done"] == ROWS - len(BAD)
 
-    rows = {row.k: row.v for row in session.execute(f"SELECT k, v FROM {keyspace}.resumed")}
+    rows = {row.k: row.v for row in session.execute(f"SELECT k, v FROM {table}")}
     assert len(rows) == ROWS - len(BAD)
     assert all(rows[k] == f"value {k}" for k in range(ROWS) if k not in BAD)
     logged = [json.loads(line) for line in failed.read_text().splitlines()]

@@ -184,8 +184,8 @@ def test_bad_arguments() -> None:
 
 
 def test_keywords_the_pool_does_not_take(pool: ProcessPool) -> None:
-    with pytest.raises(TypeError, match="checkpoint"):
-        pool.execute(rows(1), checkpoint="x.json")
+    with pytest.raises(TypeError, match="does not take progress"):
+        pool.execute(rows(1), progress=lambda progress: None)
     with pytest.raises(ValueError, match="concurrency"):
         pool.execute(rows(1), concurrency=0)
 
