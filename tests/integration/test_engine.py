@@ -21,7 +21,7 @@ from rxcql.testing import RecordingObserver
 
 pytestmark = pytest.mark.integration
 
-ROWS = 20_000
+ROWS = 10_000
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def load(session: Session, table: str, rows: int = ROWS) -> None:
     assert all(r.success for r in observer.items)
 
 
-def test_inserts_then_reads_of_20k_rows_come_back_in_input_order(
+def test_inserts_then_reads_of_10k_rows_come_back_in_input_order(
     session: Session, table: str
 ) -> None:
     load(session, table)

@@ -62,14 +62,14 @@ def assert_in_order(results: list[Any], n: int) -> None:
         ("thread", "random", 3),
     ],
 )
-def test_results_arrive_in_input_order_for_100k_statements(
+def test_results_arrive_in_input_order_for_50k_statements(
     mode: Any, order: Any, threads: int
 ) -> None:
     with FakeSession(mode, order, threads=threads) as session:
-        observer = run(rxcql.execute(session, pairs(100_000)))
+        observer = run(rxcql.execute(session, pairs(50_000)))
     assert observer.error is None
     assert observer.completed
-    assert_in_order(observer.items, 100_000)
+    assert_in_order(observer.items, 50_000)
 
 
 def test_results_are_driver_execution_results_with_result_sets() -> None:
@@ -198,9 +198,9 @@ def test_memory_does_not_grow_with_the_input_length() -> None:
             assert observer.count == n
             return top
 
-    # A leak of even 4 bytes per statement would show as half a megabyte here; the tolerance is
-    # for garbage cycles of the fake session's futures that the collector frees at its own pace.
-    small, large = peak(10_000), peak(150_000)
+    # A leak of even 8 bytes per statement would show as 600 KB here; the tolerance is for
+    # garbage cycles of the fake session's futures that the collector frees at its own pace.
+    small, large = peak(5_000), peak(80_000)
     assert large < small + 512 * 1024, (small, large)
 
 
@@ -252,23 +252,24 @@ def test_unordered_first_error_ends_the_stream() -> None:
 
 
 @pytest.mark.parametrize("failure", ["errback", "execute_async"])
-def test_synchronous_failures_do_not_recurse_for_300k_statements(failure: str) -> None:
+def test_synchronous_failures_do_not_recurse_for_100k_statements(failure: str) -> None:
     def exc(i: int, s: Any, p: Any) -> Exception:
         return RuntimeError(i)
 
     kwargs: dict[str, Any] = {"fail": exc} if failure == "errback" else {"raise_in_execute": exc}
     with FakeSession("sync", **kwargs) as session:
-        observer = run(rxcql.execute(session, pairs(300_000), raise_on_first_error=False))
+        observer = run(rxcql.execute(session, pairs(100_000), raise_on_first_error=False))
     assert observer.completed
-    assert len(observer.items) == 300_000
+    assert len(observer.items) == 100_000
     assert not any(r.success for r in observer.items)
-    assert observer.items[-1].result_or_exc.args == (299_999,)
+    assert observer.items[-1].result_or_exc.args == (99_999,)
 
 
 def test_synchronous_completions_do_not_recurse() -> None:
+    # A hundred times Python's recursion limit, one statement at a time.
     with FakeSession("sync") as session:
-        observer = run(rxcql.execute(session, pairs(300_000), concurrency=1, window=1))
-    assert len(observer.items) == 300_000
+        observer = run(rxcql.execute(session, pairs(100_000), concurrency=1, window=1))
+    assert len(observer.items) == 100_000
 
 
 def test_execute_async_raising_is_the_statements_failure() -> None:
@@ -543,10 +544,10 @@ def test_many_completing_threads_and_concurrent_runs_share_a_session() -> None:
     with FakeSession("thread", "random", threads=4) as session:
         observers = [RecordingObserver() for _ in range(4)]
         for observer in observers:
-            rxcql.execute(session, pairs(20_000), concurrency=32).subscribe(observer)
+            rxcql.execute(session, pairs(10_000), concurrency=32).subscribe(observer)
         for observer in observers:
             observer.wait(60)
-            assert_in_order(observer.items, 20_000)
+            assert_in_order(observer.items, 10_000)
 
 
 def test_run_counters_track_the_high_water_marks() -> None:
