@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 
 import rxcql
 from tests.pool.fakes import connect_slow
 
 if __name__ == "__main__":
+    # If this process ever hangs, the test asks it where (SIGUSR1: all threads' stacks).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     with rxcql.ProcessPool(connect_slow, processes=2, chunk_size=50) as pool:
         print(" ".join(map(str, pool.pids)), flush=True)
         items = (("INSERT INTO t (k, v) VALUES (?, ?)", (i, "ok")) for i in range(10**7))

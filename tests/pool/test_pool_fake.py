@@ -250,9 +250,16 @@ def test_ctrl_c_stops_the_parent_and_its_workers() -> None:
         pids = [int(p) for p in child.stdout.readline().split()]
         assert child.stdout.readline().strip() == "running"
         child.send_signal(signal.SIGINT)
-        _, err = child.communicate(timeout=60)
+        try:
+            _, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
+            _, err = child.communicate(timeout=10)
+            pytest.fail(f"the interrupted parent did not exit within 60 s; its threads:\n{err}")
     finally:
-        child.kill()
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=30)
     assert child.returncode != 3
     assert "KeyboardInterrupt" in err
     for pid in pids:
