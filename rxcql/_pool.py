@@ -915,9 +915,14 @@ class _PoolCore:
             lost = [f for w in self.workers for f in w.out.values()]
             for worker in self.workers:
                 worker.out.clear()
-        for future in lost:
-            future.complete(False, RxcqlError("the ProcessPool was closed"))
-        self._broadcast(("close",))
+        # "close" goes out from a helper thread: a send can block (a worker that stopped
+        # reading, its pipe full, or another thread's send stuck on one), and only ending that
+        # worker, below, unblocks it. Nothing here waits on a send for long.
+        closer = threading.Thread(
+            target=self._broadcast, args=(("close",),), name="rxcql-pool-close", daemon=True
+        )
+        closer.start()
+        closer.join(min(timeout, 2.0))
         deadline = time.monotonic() + timeout
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
@@ -926,6 +931,10 @@ class _PoolCore:
                 worker.process.join(5)
             with contextlib.suppress(OSError):
                 worker.conn.close()
+        # The runs still going end now (their stop sends nothing that can block: the
+        # connections are closed).
+        for future in lost:
+            future.complete(False, RxcqlError("the ProcessPool was closed"))
 
 
 class _PoolSession:
