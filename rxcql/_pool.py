@@ -669,6 +669,7 @@ class _PoolCore:
         self.workers: list[_Worker] = []
         self._calls: dict[int, tuple[threading.Event, list[Any], _Worker]] = {}
         self._call_numbers = itertools.count()
+        self._reader: threading.Thread | None = None
         try:
             for number in range(processes):
                 parent_end, child_end = context.Pipe(duplex=True)
@@ -935,6 +936,13 @@ class _PoolCore:
         # connections are closed).
         for future in lost:
             future.complete(False, RxcqlError("the ProcessPool was closed"))
+        # The reading thread sees the pool closed within its 0.5 s poll. Waited for: at
+        # interpreter exit (a Ctrl-C) a daemon thread still running is frozen where it stands,
+        # perhaps holding a run's lock that a finalizer (the run's disposal) then waits on.
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)
+        closer.join(1.0)
 
 
 class _PoolSession:
