@@ -192,7 +192,11 @@ class ResultIterator(_Consumer, Iterator[_T]):
     def __init__(self, observable: DemandObservable) -> None:
         ensure_not_io_thread("iterating rxcql results")
         super().__init__(observable.flatten, observable.ack_every)
-        self._cond = threading.Condition(threading.Lock())
+        # Reentrant: a Ctrl-C can land just after this thread took the lock and before the
+        # ``with`` that took it is set up to release it (a CPython limitation), and the cleanup
+        # that follows on this same thread (the run's end, a pool's close) wakes this iterator
+        # again; with a plain lock it waited on itself forever (seen with ProcessPool).
+        self._cond = threading.Condition(threading.RLock())
         self._waiting = False
         self._run = observable.subscribe_with_demand(self._mailbox)
         if self._run is None:  # the session was shut down: the mailbox holds the error

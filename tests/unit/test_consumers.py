@@ -176,3 +176,25 @@ def test_async_context_manager_closes_the_run() -> None:
             return session.executed
 
     assert asyncio.run(main()) <= 11 + 200
+
+
+def test_an_iterator_lock_left_held_by_an_interrupt_does_not_wedge_its_thread() -> None:
+    # A Ctrl-C can land just after a ``with`` took the iterator's lock and before the block is
+    # set up to release it (CPython's with statement is not atomic against signals): the lock
+    # stays held by the consumer's thread, and the cleanup that follows on that same thread
+    # (the run's end; a ProcessPool's close completes its chunks there) wakes the iterator.
+    # It must not wait on itself (it did, seen with an interrupted ProcessPool).
+    ended = threading.Event()
+
+    def interrupted_consumer() -> None:
+        with FakeSession("manual") as session:
+            results = rxcql.iterate(rxcql.execute(session, pairs(10)))
+            results._cond.acquire()  # left held, as the interrupt leaves it
+            while session.complete():  # completions, and the end, on this thread
+                pass
+            assert [r.index for r in results] == list(range(10))
+            ended.set()
+
+    thread = threading.Thread(target=interrupted_consumer, daemon=True)
+    thread.start()
+    assert ended.wait(10), "the consumer's own thread waited on the lock it holds"
