@@ -68,7 +68,7 @@ class Mailbox(abc.ObserverBase[Any]):
     rxcql_internal = True
 
     def __init__(self, wake: Callable[[], None]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see RunSkeleton's
         self._queue: deque[Any] = deque()
         self._done = False
         self._error: Exception | None = None

@@ -660,7 +660,7 @@ class _PoolCore:
                 "it): use start_method='forkserver' or 'spawn'"
             )
         context: Any = multiprocessing.get_context(method)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see RunSkeleton's
         self.closed = False
         self.broken: WorkerError | None = None
         self.jobs: dict[int, _PoolSession] = {}

@@ -68,7 +68,10 @@ class RunSkeleton:
     __slots__ = ("_lock", "_manual", "_observer", "_on_next", "_session", "_terminated", "_wip")
 
     def __init__(self, session: Any, observer: abc.ObserverBase[Any], manual: bool) -> None:
-        self._lock = threading.Lock()
+        # Reentrant, as every lock a consumer's thread takes in rxcql: a Ctrl-C can leave it
+        # held by that thread (CPython's ``with`` is not atomic against signals), and the
+        # cleanup that follows on the same thread must not wait on itself.
+        self._lock = threading.RLock()
         self._session = session
         self._observer = observer
         self._on_next = observer.on_next
