@@ -193,7 +193,7 @@ class CheckpointWriter:
         self._options = dict(options)
         self.statement: str | None = None
         self._written = -1
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see RunSkeleton's
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: Checkpoints written so far (for tests).
@@ -273,7 +273,7 @@ class FailedLog:
         except BaseException:
             os.close(fd)
             raise
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see RunSkeleton's
         #: Lines written by this run.
         self.written = 0
 

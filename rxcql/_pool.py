@@ -94,12 +94,6 @@ _PARENT_KEYWORDS: Final = frozenset(
 )
 
 
-#: The parent keywords of ``checkpoint=`` and ``failed_log=`` (rxcql/_longrun.py).
-_LONG_RUN_KEYWORDS: Final = frozenset(
-    {"checkpoint", "resume", "checkpoint_interval", "run_id", "failed_log"}
-)
-
-
 class Serialized(tuple):  # type: ignore[type-arg]
     """Parameters already serialized for the statement's prepared form (the bytes a
     ``BoundStatement`` sends; None for null, ``cassandra.query.UNSET_VALUE`` for unset): the
@@ -446,7 +440,7 @@ def _keyspace_of(session: Any) -> str | None:
 
 
 #: What the parent may ask a worker directly (``_PoolCore.call``).
-_CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges, "keyspace": _keyspace_of}
+_CALLS: Final[dict[str, Callable[..., Any]]] = {"ranges": _list_ranges}
 
 
 class _FailedJob:
@@ -475,7 +469,7 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
     outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     sender = threading.Thread(target=_sender, args=(conn, outbox), name="rxcql-pool-send")
     sender.start()
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", os.getpid(), _keyspace_of(session)))
     jobs: dict[int, _WorkerJob | _FailedJob] = {}
     statements = _Statements(session)
     try:
@@ -587,7 +581,7 @@ class _ChunkFuture:
     def __init__(self, chunk: _Chunk, worker: _Worker) -> None:
         self.chunk = chunk
         self.worker = worker
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see RunSkeleton's
         self._callback: Any = None
         self._errback: Any = None
         self._args: tuple[Any, ...] = ()
@@ -627,7 +621,7 @@ class _Worker:
         self.number = number
         self.process = process
         self.conn = conn
-        self.send_lock = threading.Lock()
+        self.send_lock = threading.RLock()  # reentrant: see RunSkeleton's
         #: Chunks out at this worker: (job, chunk number) -> future.
         self.out: dict[tuple[int, int], _ChunkFuture] = {}
         #: Jobs whose run ended in this worker with an error: their next chunks fail at once.
@@ -670,6 +664,9 @@ class _PoolCore:
         self._calls: dict[int, tuple[threading.Event, list[Any], _Worker]] = {}
         self._call_numbers = itertools.count()
         self._reader: threading.Thread | None = None
+        #: The workers' sessions' keyspace (where CQL text without one runs), from the first
+        #: worker to connect: the failed log records it.
+        self.keyspace: str | None = None
         try:
             for number in range(processes):
                 parent_end, child_end = context.Pipe(duplex=True)
@@ -710,6 +707,8 @@ class _PoolCore:
                 error = WorkerError(f"connect() failed in {worker.describe()}: {message[1]}")
                 error.__cause__ = message[1]
                 raise error
+            if self.keyspace is None and len(message) > 2:
+                self.keyspace = message[2]
 
     def call(self, name: str, *args: Any, timeout: float = 120.0) -> Any:
         """Run ``_CALLS[name](session, *args)`` in a worker and return its value (or raise its
@@ -997,7 +996,7 @@ class _PoolLongRun:
         self._closed = False
         if options.failed_log is not None:
             # Where a statement of CQL text runs: the workers' sessions' keyspace.
-            self.failed_log = FailedLog(options.failed_log, core.call("keyspace"))
+            self.failed_log = FailedLog(options.failed_log, core.keyspace)
         if options.checkpoint is None:
             return
         try:
@@ -1346,6 +1345,7 @@ class PoolObservable(DemandShell[Any]):
         chunk_size: int,
         chunks_out: int,
         rows_only: bool = False,
+        long_run: Options | None = None,
     ) -> None:
         super().__init__(None, parent.get("scheduler"))
         # The pool's finalizer closes it when the pool is collected: an Observable (and each
@@ -1356,10 +1356,12 @@ class PoolObservable(DemandShell[Any]):
         self._worker_keywords = worker_keywords
         self._raise = parent.get("raise_on_first_error", True)
         self._max_errors = parent.get("max_errors")
-        #: checkpoint= / failed_log= and their companions, validated (None: neither given).
+        #: The run's options when checkpoint= or failed_log= was given (None: neither), every
+        #: knob as the caller gave it (the checkpoint records them).
         self._long_run_options = (
-            Options.build(**{k: v for k, v in parent.items() if k in _LONG_RUN_KEYWORDS})
-            if parent.get("checkpoint") is not None or parent.get("failed_log") is not None
+            long_run
+            if long_run is not None
+            and (long_run.checkpoint is not None or long_run.failed_log is not None)
             else None
         )
         self._chunk_size = chunk_size
@@ -1541,7 +1543,7 @@ class ProcessPool:
             WorkerError: (as ``on_error``) a worker died; the chunks it held are named.
         """
         check_iterable(statements_and_parameters)
-        worker, parent = self._split(options)
+        worker, parent, built = self._split(options)
         return PoolObservable(
             self,
             lambda: statements_and_parameters,
@@ -1549,6 +1551,7 @@ class ProcessPool:
             parent,
             self.chunk_size,
             self.processes * self.chunks_per_worker,
+            long_run=built,
         )
 
     def execute_concurrent_with_args(
@@ -1607,13 +1610,13 @@ class ProcessPool:
             rows_only=True,
         )
 
-    def _split(self, options: RunKeywords) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _split(self, options: RunKeywords) -> tuple[dict[str, Any], dict[str, Any], Options]:
         unknown = sorted(set(options) - _WORKER_KEYWORDS - _PARENT_KEYWORDS)
         if unknown:
             raise TypeError(
                 f"ProcessPool.execute does not take {', '.join(unknown)} (see docs/scaling.md)"
             )
-        Options.build(**options)  # validates every knob here, in the caller's thread
+        built = Options.build(**options)  # validates every knob here, in the caller's thread
         worker: dict[str, Any] = {k: v for k, v in options.items() if k in _WORKER_KEYWORDS}
         parent: dict[str, Any] = {k: v for k, v in options.items() if k in _PARENT_KEYWORDS}
         if worker.get("max_rate") is not None:
@@ -1627,4 +1630,4 @@ class ProcessPool:
             pickle.dumps(worker)
         except Exception as exc:
             raise TypeError(f"the worker keywords must be picklable: {exc}") from exc
-        return worker, parent
+        return worker, parent, built

@@ -41,6 +41,7 @@ def test_failures_logged_and_the_checkpoint_complete(pool: ProcessPool, tmp_path
                 checkpoint=checkpoint,
                 failed_log=failed,
                 ordered=False,
+                concurrency=7,
             )
         )
     )
@@ -50,6 +51,9 @@ def test_failures_logged_and_the_checkpoint_complete(pool: ProcessPool, tmp_path
     assert state is not None
     assert (state.done, state.complete) == (1_000, True)
     assert state.statement == INSERT
+    recorded = json.loads(checkpoint.read_text())["options"]  # the run's own knobs
+    assert (recorded["ordered"], recorded["raise_on_first_error"]) == (False, False)
+    assert recorded["concurrency"] == 7
     records = list(read_failed_log(failed))
     assert [(r["index"], r["cql"], r["prepared"]) for r in records] == [
         (100, INSERT, True),
