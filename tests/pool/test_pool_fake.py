@@ -254,7 +254,9 @@ def test_ctrl_c_stops_the_parent_and_its_workers() -> None:
             _, err = child.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGUSR1)  # faulthandler: every thread's stack to stderr
-            _, err = child.communicate(timeout=10)
+            time.sleep(2)  # for the dump to be written (the child does not exit)
+            child.kill()
+            _, err = child.communicate(timeout=30)
             pytest.fail(f"the interrupted parent did not exit within 60 s; its threads:\n{err}")
     finally:
         if child.poll() is None:
