@@ -1041,7 +1041,8 @@ class _PoolLongRun:
             self._writer.statement = text
 
     def start(self) -> None:
-        """Start writing the checkpoint (once the input's first statement is known)."""
+        """Start writing the checkpoint (after a resume's skip; the input's first statement
+        is filled in when it is read)."""
         options = self._options
         if options.checkpoint is None or self._writer is not None or self._closed:
             return
