@@ -1,7 +1,9 @@
 """``rxcql load --checkpoint --resume`` after a SIGKILL: the command is killed half way
 through a file, run again with ``--resume``, and every row is in the table with its value;
 the lines that do not parse are in the failed file once each, and the exit status counts
-them. With ``--processes 2`` too: the checkpoint is then the pool's, kept in the parent."""
+them. The checkpoint is the same file whether the load runs in one process or with
+``--processes`` (the pool's, kept in the parent): one case kills a load in one process and
+resumes it with ``--processes 2``, the other the reverse."""
 
 from __future__ import annotations
 
@@ -22,9 +24,14 @@ ROWS = 80_000
 BAD = {10: "ten", 30_000: "thirty thousand", 70_000: "seventy thousand"}
 
 
-@pytest.mark.parametrize("processes", [0, 2])
+@pytest.mark.parametrize(("processes", "resumed_with"), [(0, 2), (2, 0)])
 def test_a_killed_load_resumes_from_its_checkpoint(
-    rxcql_cli: Runner, session: Session, keyspace: str, tmp_path: Path, processes: int
+    rxcql_cli: Runner,
+    session: Session,
+    keyspace: str,
+    tmp_path: Path,
+    processes: int,
+    resumed_with: int,
 ) -> None:
     table = f"{keyspace}.resumed{processes}"
     session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, v text)")
@@ -37,9 +44,15 @@ def test_a_killed_load_resumes_from_its_checkpoint(
     failed = tmp_path / "load.failed"
     command = [
         "load", "-t", table, "-f", str(data), "-q", "--concurrency", "32",
-        "--checkpoint", str(checkpoint), "--failed", str(failed), "--processes", str(processes),
+        "--checkpoint", str(checkpoint), "--failed", str(failed),
     ]  # fmt: skip
-    first = rxcql_cli.popen(*command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = rxcql_cli.popen(
+        *command,
+        "--processes",
+        str(processes),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     done = 0
     try:
         deadline = time.monotonic() + 180
@@ -58,7 +71,7 @@ def test_a_killed_load_resumes_from_its_checkpoint(
     loaded_before = session.execute(f"SELECT count(*) FROM {table}").one()[0]
     assert loaded_before < ROWS - len(BAD)
 
-    second = rxcql_cli(*command, "--resume", timeout=300)
+    second = rxcql_cli(*command, "--processes", str(resumed_with), "--resume", timeout=300)
     assert second.returncode == 1, describe(second)  # three lines never parse
     summary = second.stderr.decode()
     assert "resumed after" in summary, describe(second)
