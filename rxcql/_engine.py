@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import random
 import threading
 import time
@@ -53,14 +52,17 @@ from ._adaptive import OVERLOAD_ERRORS, AdaptiveLimit, Concurrency
 from ._batching import Batcher, BatchWarnings, Request
 from ._controls import ErrorBudget, Progress, RateLimiter, RunStatistics
 from ._delivery import ack_interval
-from ._errors import CheckpointError, SessionClosedError
+from ._errors import SessionClosedError
 from ._future import detach, execute_with_timestamp, request_timestamp, result_set
 from ._longrun import (
+    NO_MORE,
     CheckpointWriter,
     FailedLog,
     Watermark,
     check_resume,
     read_checkpoint,
+    skip_done,
+    start_writer,
     statement_text,
 )
 from ._options import (
@@ -594,20 +596,6 @@ class _Run(RunSkeleton):
             on_stop()
 
 
-def _recorded_options(options: Options) -> dict[str, Any]:
-    """The knobs a checkpoint records (for the reader; a resume does not need them equal)."""
-    retry = options.retry
-    return {
-        "concurrency": "auto" if options.adaptive is not None else options.concurrency,
-        "ordered": options.ordered,
-        "raise_on_first_error": options.raise_on_first_error,
-        "batch": options.batch,
-        "batch_size": options.batch_size,
-        "retry_attempts": retry.attempts if retry is not None else None,
-        "failed_log": os.fspath(options.failed_log) if options.failed_log is not None else None,
-    }
-
-
 #: Request latencies kept per progress interval (a uniform sample of them beyond this many).
 _LATENCY_SAMPLE = 4096
 
@@ -1002,34 +990,22 @@ class _RequestRun(_Run):
                 read_checkpoint(options.checkpoint), options.checkpoint, options.run_id
             )
         skip = state.done if state is not None else 0
-        first: str | None = state.statement if state is not None else None
-        for position in range(skip):
+
+        def pull() -> Any:
             pulled = self._pull()
-            if pulled is END or pulled is EMPTY:
-                raise CheckpointError(
-                    f"the checkpoint {os.fspath(options.checkpoint)!r} says {skip} statements "
-                    f"are done, but the input ended after {position}: not the same input"
-                )
-            if position == 0:
-                text = statement_text(pulled[0])
-                if first is not None and text != first:
-                    raise CheckpointError(
-                        f"the checkpoint {os.fspath(options.checkpoint)!r} is of a run whose "
-                        "first statement differs from this input's: not the same input"
-                    )
-                first = text
+            return NO_MORE if pulled is END or pulled is EMPTY else pulled
+
+        first = skip_done(
+            pull,
+            skip,
+            state.statement if state is not None else None,
+            options.checkpoint,
+            lambda pulled: statement_text(pulled[0]),
+        )
         self._offset = skip
         self._watermark = Watermark(skip)
-        writer = CheckpointWriter(
-            options.checkpoint,
-            options.checkpoint_interval,
-            self._watermark,
-            options.run_id,
-            _recorded_options(options),
-        )
-        writer.statement = first  # None until the first statement is pulled (below)
-        self._checkpoint = writer
-        writer.start()
+        # The first statement is None until pulled (below) when nothing was skipped.
+        self._checkpoint = start_writer(options, self._watermark, first)
 
     def _drop_queued(self) -> None:
         super()._drop_queued()

@@ -29,14 +29,17 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cassandra.query import UNSET_VALUE, BoundStatement, PreparedStatement, SimpleStatement
 
 from ._errors import CheckpointError
+
+if TYPE_CHECKING:
+    from ._options import Options
 
 log = logging.getLogger("rxcql")
 
@@ -240,6 +243,68 @@ class CheckpointWriter:
             self.write(complete=complete)
         except Exception:
             log.exception("rxcql could not write the final checkpoint %s", self.path)
+
+
+def recorded_options(options: Options) -> dict[str, Any]:
+    """The knobs a checkpoint records (for the reader; a resume does not need them equal)."""
+    retry = options.retry
+    return {
+        "concurrency": "auto" if options.adaptive is not None else options.concurrency,
+        "ordered": options.ordered,
+        "raise_on_first_error": options.raise_on_first_error,
+        "batch": options.batch,
+        "batch_size": options.batch_size,
+        "retry_attempts": retry.attempts if retry is not None else None,
+        "failed_log": os.fspath(options.failed_log) if options.failed_log is not None else None,
+    }
+
+
+def start_writer(options: Options, watermark: Watermark, statement: str | None) -> CheckpointWriter:
+    """The run's checkpoint writer, started (``statement``: the input's first, None until it
+    is read)."""
+    assert options.checkpoint is not None
+    writer = CheckpointWriter(
+        options.checkpoint,
+        options.checkpoint_interval,
+        watermark,
+        options.run_id,
+        recorded_options(options),
+    )
+    writer.statement = statement
+    writer.start()
+    return writer
+
+
+#: What :func:`skip_done`'s ``pull`` returns once the input has no more items.
+NO_MORE: Final = object()
+
+
+def skip_done(
+    pull: Callable[[], Any],
+    done: int,
+    first: str | None,
+    path: PathLike,
+    text_of: Callable[[Any], str | None],
+) -> str | None:
+    """Read past the ``done`` leading items a checkpoint says are final, checking that the
+    input is the one it was written for (its first statement's text, ``first`` if known, and
+    its length). The input's first statement's text (``first`` when nothing is skipped)."""
+    for position in range(done):
+        item = pull()
+        if item is NO_MORE:
+            raise CheckpointError(
+                f"the checkpoint {os.fspath(path)!r} says {done} statements are done, but the "
+                f"input ended after {position}: not the same input"
+            )
+        if position == 0:
+            text = text_of(item)
+            if first is not None and text != first:
+                raise CheckpointError(
+                    f"the checkpoint {os.fspath(path)!r} is of a run whose first statement "
+                    "differs from this input's: not the same input"
+                )
+            first = text
+    return first
 
 
 def check_resume(

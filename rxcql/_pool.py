@@ -51,9 +51,18 @@ from cassandra.query import UNSET_VALUE, BoundStatement
 from reactivex import abc
 
 from ._controls import ErrorBudget
-from ._engine import ExecuteObservable, _recorded_options
-from ._errors import CheckpointError, InvalidItemError, RxcqlError
-from ._longrun import CheckpointWriter, FailedLog, Watermark, check_resume, read_checkpoint
+from ._engine import ExecuteObservable
+from ._errors import InvalidItemError, RxcqlError
+from ._longrun import (
+    NO_MORE,
+    CheckpointWriter,
+    FailedLog,
+    Watermark,
+    check_resume,
+    read_checkpoint,
+    skip_done,
+    start_writer,
+)
 from ._options import Options, RunKeywords, check_iterable
 from ._results import ExecutionResult
 from ._rows import Page, _RowsObserver
@@ -1017,22 +1026,14 @@ class _PoolLongRun:
 
     def skip_input(self, iterator: Iterator[Any]) -> None:
         """Read past what the checkpoint says is done; check that it is the same input."""
-        path = os.fspath(self._options.checkpoint or "")
-        for position in range(self.skip):
-            item = next(iterator, _NO_ITEM)
-            if item is _NO_ITEM:
-                raise CheckpointError(
-                    f"the checkpoint {path!r} says {self.skip} statements are done, but the "
-                    f"input ended after {position}: not the same input"
-                )
-            if position == 0:
-                text = _checked(0, item)[0]
-                if self._first is not None and text != self._first:
-                    raise CheckpointError(
-                        f"the checkpoint {path!r} is of a run whose first statement differs "
-                        "from this input's: not the same input"
-                    )
-                self._first = text
+        if self._options.checkpoint is not None:
+            self._first = skip_done(
+                lambda: next(iterator, NO_MORE),
+                self.skip,
+                self._first,
+                self._options.checkpoint,
+                lambda item: _checked(0, item)[0],
+            )
 
     def first_statement(self, text: str) -> None:
         """The input's first statement, read (the checkpoint records it)."""
@@ -1047,16 +1048,7 @@ class _PoolLongRun:
         if options.checkpoint is None or self._writer is not None or self._closed:
             return
         assert self._watermark is not None
-        writer = CheckpointWriter(
-            options.checkpoint,
-            options.checkpoint_interval,
-            self._watermark,
-            options.run_id,
-            _recorded_options(options),
-        )
-        writer.statement = self._first
-        self._writer = writer
-        writer.start()
+        self._writer = start_writer(options, self._watermark, self._first)
 
     def chunk_done(self, chunk: _Chunk, failures: dict[int, BaseException]) -> None:
         """A chunk's outcomes are in: log its failures; move the watermark if all are final."""
@@ -1101,9 +1093,6 @@ class _PoolLongRun:
             writer.close(complete=ended and watermark is not None and watermark.low == read)
         if self.failed_log is not None:
             self.failed_log.close()
-
-
-_NO_ITEM: Final = object()
 
 
 class _Chunker:
