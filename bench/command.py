@@ -83,10 +83,36 @@ def write_rows(path: Path, n: int) -> None:
             )
 
 
-def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run ``argv`` to its end: wall, CPU (process and children), peak RSS of the tree."""
+def node_process(port: int) -> Any:
+    """The local Cassandra process listening on ``port`` (psutil), or None (a remote node)."""
+    psutil: Any = importlib.import_module("psutil")
+    for process in psutil.process_iter(["cmdline"]):
+        if not any("CassandraDaemon" in part for part in process.info["cmdline"] or ()):
+            continue
+        with contextlib.suppress(psutil.Error):
+            for connection in process.net_connections(kind="tcp"):
+                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                    return process
+    return None
+
+
+def _cpu_of(process: Any) -> float | None:
+    psutil: Any = importlib.import_module("psutil")
+    if process is None:
+        return None
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return None
+    return float(times.user + times.system)
+
+
+def measure(argv: list[str], env: dict[str, str], node: Any = None) -> dict[str, Any]:
+    """Run ``argv`` to its end: wall, CPU (process and children), peak RSS of the tree, and
+    the CPU the local node (``node``, a psutil process) spent meanwhile."""
     psutil: Any = importlib.import_module("psutil")  # the bench extra; untyped
 
+    node_before = _cpu_of(node)
     began = time.perf_counter()
     process = subprocess.Popen(
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
@@ -123,6 +149,7 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     process.stderr.close()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - began
+    node_after = _cpu_of(node)
     process.returncode = os.waitstatus_to_exitcode(status)
     stop.set()
     sampler.join()
@@ -133,6 +160,9 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
         # children, which nobody here waits for.
         "cpu": max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values())),
         "rss_peak": peak,
+        "node_cpu": (
+            node_after - node_before if node_before is not None and node_after is not None else None
+        ),
         "status": process.returncode,
         "stderr": err.decode(errors="replace")[-2000:],
     }
@@ -222,6 +252,9 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
     session.execute(SCHEMA)
     env = {**os.environ, "RXCQL_CONTACT_POINTS": f"{host}:{port}"}
     contenders = runs(settings, host, port)
+    node_cpu = node_process(port)
+    if node_cpu is None:
+        say("  the node is not a local process: its CPU is not measured")
     part.update(
         {
             "n": settings.n,
@@ -229,6 +262,7 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
             "labels": {r.key: r.label for r in contenders},
             "kinds": {r.key: r.kind for r in contenders},
             "cqlsh": cqlsh_path() is not None,
+            "cpus": os.cpu_count(),
             "samples": {r.key: [] for r in contenders},
         }
     )
@@ -241,6 +275,11 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
         part["file_bytes"] = data.stat().st_size
         loads = [r for r in contenders if r.kind == "load"]
         unloads = [r for r in contenders if r.kind == "unload"]
+        out = Path(scratch) / "out.csv"
+
+        def one(contender: Run) -> None:
+            _one(contender, data, out, env, settings, session, say, part, node_cpu)
+
         for repeat in range(settings.repeats):
             shift_l = repeat % len(loads)
             shift_u = repeat % len(unloads)
@@ -248,12 +287,12 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
             # Each load, then (on the table it left) one of the unloads, in turn.
             for i, load in enumerate(ordered):
                 session.execute(f"TRUNCATE {KEYSPACE}.{TABLE}", timeout=120)
-                _one(load, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+                one(load)
                 if i < len(unloads):
                     unload = unloads[(i + shift_u) % len(unloads)]
-                    _one(unload, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+                    one(unload)
             for unload in unloads[len(ordered) :]:
-                _one(unload, data, Path(scratch) / "out.csv", env, settings, session, say, part)
+                one(unload)
     session.shutdown()
 
 
@@ -279,10 +318,11 @@ def _one(
     session: Any,
     say: Callable[[str], None],
     part: dict[str, Any],
+    node_cpu: Any = None,
 ) -> None:
     if output.exists():
         output.unlink()
-    result = measure(contender.command(data, output), env)
+    result = measure(contender.command(data, output), env, node_cpu)
     if result["status"] != 0:
         raise WrongResultsError(f"{contender.key} exited {result['status']}: {result['stderr']}")
     if contender.kind == "load":
@@ -299,4 +339,5 @@ def _one(
     say(
         f"  {contender.key:<18} {settings.n / result['wall']:>9,.0f} rows/s  "
         f"cpu {result['cpu']:6.1f} s  peak RSS {result['rss_peak'] / 2**20:6.0f} MiB"
+        + (f"  node cpu {result['node_cpu']:6.1f} s" if result["node_cpu"] is not None else "")
     )

@@ -638,8 +638,10 @@ def _cli_best_cqlsh(part: dict[str, Any], kind: str) -> tuple[str | None, float 
 
 
 def cli_section(part: dict[str, Any]) -> str:
-    """The cli part's table: rows/s, ratio to the best cqlsh of the same direction, CPU, RSS."""
+    """The cli part's table: rows/s, ratio to the best cqlsh of the same direction, CPU (the
+    client's and the node's), RSS."""
     n = part["n"]
+    cores = part.get("cpus") or os.cpu_count() or 0
     rows = []
     for kind in ("load", "unload"):
         best_key, best_rate = _cli_best_cqlsh(part, kind)
@@ -648,6 +650,8 @@ def cli_section(part: dict[str, Any]) -> str:
                 continue
             rate = _cli_rate(part, key) or 0.0
             cpu = _cli_median(runs, "cpu")
+            node_runs = [r for r in runs if r.get("node_cpu") is not None]
+            node = _cli_median(node_runs, "node_cpu") if node_runs else None
             rows.append(
                 [
                     part["labels"][key],
@@ -655,6 +659,12 @@ def cli_section(part: dict[str, Any]) -> str:
                     _ratio(rate / best_rate) if best_rate and key != best_key else "—",
                     f"{_cli_median(runs, 'wall'):.1f}",
                     f"{cpu:.1f} ({cpu / n * 1e6:.0f})",
+                    f"{node / n * 1e6:.0f}" if node is not None else "",
+                    (
+                        f"{cores * 1e6 / ((cpu + node) / n * 1e6):,.0f}"
+                        if node is not None and cores
+                        else ""
+                    ),
                     f"{_cli_median(runs, 'rss_peak') / 2**20:.0f}",
                 ]
             )
@@ -664,6 +674,8 @@ def cli_section(part: dict[str, Any]) -> str:
         "vs best cqlsh",
         "wall s",
         "CPU s (µs/row)",
+        "node CPU µs/row",
+        f"{cores}-core bound rows/s",
         "peak RSS MiB",
     ]
     size = part.get("file_bytes", 0) / 2**20
@@ -673,7 +685,10 @@ def cli_section(part: dict[str, Any]) -> str:
         "medians; each run a fresh process timed from start to exit. CPU: the process and its "
         "children (cqlsh's workers), every thread; peak RSS: its process tree, sampled every "
         '50 ms. "vs best cqlsh": rows/s over the fastest cqlsh variant of the same '
-        "direction.\n\n" + table(header, rows)
+        "direction. Node CPU: what the local Cassandra process spent during the run, per row; "
+        f"the {cores}-core bound is the rate at which client and node together would keep "
+        f"all {cores} cores busy (cores / (client + node CPU per row)): no contender on this "
+        "machine can go faster than its own bound.\n\n" + table(header, rows)
     )
 
 

@@ -53,6 +53,7 @@ from reactivex import abc
 from ._controls import ErrorBudget
 from ._engine import ExecuteObservable
 from ._errors import InvalidItemError, RxcqlError
+from ._gc import tune_for_bulk
 from ._longrun import (
     NO_MORE,
     CheckpointWriter,
@@ -475,6 +476,7 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
         conn.send(("fatal", portable(exc), traceback.format_exc(limit=5)))
         conn.close()
         return
+    tune_for_bulk()  # a worker is rxcql's own process (see rxcql._gc)
     outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
     sender = threading.Thread(target=_sender, args=(conn, outbox), name="rxcql-pool-send")
     sender.start()

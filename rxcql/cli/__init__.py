@@ -161,7 +161,7 @@ Examples:
   rxcql load -k shop -t orders -f big.csv -h 10.0.0.1,10.0.0.2 -u loader --ssl --ssl-ca ca.pem
 
 \b
-Defaults: --batch replica, --concurrency auto, --retry 3, --max-errors 100.
+Defaults: --batch replica, --batch-size 64, --concurrency auto, --retry 3, --max-errors 100.
 A line that does not parse is reported with its line number and column, written to
 --failed, and counted against --max-errors; so is a row the cluster refuses.
 Replay the rows the cluster refused with --replay FILE (after fixing the cause);
@@ -186,7 +186,13 @@ lines that did not parse are in the same file with their raw text, to fix and lo
     show_default=True,
     help="Group rows into UNLOGGED batches by replica set or partition (docs/bulk.md).",
 )
-@click.option("--batch-size", type=click.IntRange(1, 1000), default=32, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1000),
+    default=64,
+    show_default=True,
+    help="Rows per batch at most (and 32 KiB of values).",
+)
 @click.option(
     "--concurrency",
     default="auto",

@@ -17,6 +17,7 @@ from cassandra.metadata import protect_name
 from cassandra.query import UNSET_VALUE, BoundStatement
 
 import rxcql
+from rxcql._gc import tune_for_bulk
 from rxcql._options import RunKeywords
 from rxcql._pool import Serialized
 
@@ -310,6 +311,7 @@ def run(options: LoadOptions, connection: Connection) -> int:
         stream, size = open_input(options.file, stack)
         cluster, session = connect(connection)
         stack.callback(cluster.shutdown)
+        tune_for_bulk()
         return _load(options, session, cluster, stream, size, stack, connection)
     raise AssertionError("unreachable")  # pragma: no cover
 

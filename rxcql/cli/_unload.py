@@ -12,6 +12,7 @@ from cassandra import InvalidRequest
 from cassandra.metadata import protect_name
 
 import rxcql
+from rxcql._gc import tune_for_bulk
 
 from . import _values
 from ._connect import Connection, connect
@@ -82,6 +83,7 @@ def run(options: UnloadOptions, connection: Connection) -> int:
     with ExitStack() as stack:
         cluster, session = connect(connection)
         stack.callback(cluster.shutdown)
+        tune_for_bulk()
         table = table_metadata(cluster, options.keyspace, options.table)
         names = (
             resolve_columns(table, options.columns, "--columns")

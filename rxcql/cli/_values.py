@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
+import decimal
 import ipaddress
 import math
 import re
@@ -624,7 +625,10 @@ class _Literal:
         return value
 
 
-_QUOTED_ITEMS = re.compile(r"\s*'((?:[^']|'')*)'\s*(?:,|$)")
+#: A whole list or set of quoted items, and the items of one (two passes in C: the first says
+#: the text is exactly that shape, the second takes the items).
+_QUOTED_SEQUENCE = re.compile(r"\s*'(?:[^']|'')*'\s*(?:,\s*'(?:[^']|'')*'\s*)*")
+_QUOTED_ITEM = re.compile(r"'((?:[^']|'')*)'")
 
 
 def _simple_sequence(cql_type: Any, kind: str, escapes: bool) -> Parser | None:
@@ -636,6 +640,10 @@ def _simple_sequence(cql_type: Any, kind: str, escapes: bool) -> Parser | None:
         return None
     scalar = _scalar_parser(element_kind, escapes)
     text_items = element_kind in _TEXT
+    #: Text items need a look only to undo escapes or check ascii; plain text is taken as it is.
+    check_items = scalar is not str
+    #: Items that need the look even without a backslash (ascii: its characters are checked).
+    check_all = element_kind == "ascii"
 
     def full(text: str) -> Any:
         return _Literal(text, escapes).whole(cql_type)
@@ -648,16 +656,28 @@ def _simple_sequence(cql_type: Any, kind: str, escapes: bool) -> Parser | None:
         if not inner.strip():
             return []
         if text_items:
-            items = []
-            end = 0
-            for match in _QUOTED_ITEMS.finditer(inner):
-                if match.start() != end:
-                    return full(text)
-                items.append(scalar(match.group(1).replace("''", "'")))
-                end = match.end()
-            if end != len(inner):
+            if "''" not in inner:
+                # Items with no quote inside: split at the commas; if any piece is not one
+                # whole quoted item (a comma was inside one), the careful path decides.
+                items = []
+                for piece in inner.split(","):
+                    piece = piece.strip()
+                    if len(piece) < 2 or piece[0] != "'" or piece[-1] != "'":
+                        break
+                    item = piece[1:-1]
+                    if "'" in item:
+                        break
+                    items.append(item)
+                else:
+                    if check_items and (check_all or "\\" in inner):
+                        return [scalar(item) for item in items]
+                    return items
+            if _QUOTED_SEQUENCE.fullmatch(inner) is None:
                 return full(text)
-            return items
+            found = _QUOTED_ITEM.findall(inner)
+            if "''" in inner:
+                found = [item.replace("''", "'") for item in found]
+            return [scalar(item) for item in found] if check_items else found
         if "'" in inner or "[" in inner or "{" in inner or "(" in inner:
             return full(text)
         parts = [part.strip() for part in inner.split(",")]
@@ -687,7 +707,22 @@ def parser(cql_type: Any, escapes: bool = True) -> Parser:
             text = text[1:-1].replace("''", "'")
         return scalar(text)
 
-    return lenient
+    bits = _INT_BITS.get(kind, -1)
+    if bits == -1:
+        return lenient
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if bits else (0, 0)
+
+    def integer(text: str) -> Any:
+        # The common case first (one C call); anything else as lenient takes it.
+        try:
+            value = int(text)
+        except ValueError:
+            return lenient(text)
+        if bits and not low <= value <= high:
+            return lenient(text)  # its message
+        return value
+
+    return integer
 
 
 # -- JSON to value ---------------------------------------------------------------------------------
@@ -1124,11 +1159,14 @@ def _varint(value: int) -> bytes:
     return value.to_bytes(length, "big", signed=True)
 
 
+#: Exact for any finite decimal: scaling by a power of ten only moves the exponent.
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
 def _decimal(value: Decimal) -> bytes:
-    sign, digits, exponent = value.as_tuple()
+    exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite: the parser checked
-    unscaled = int("".join(map(str, digits))) if digits else 0
-    return _INT32(-exponent) + _varint(-unscaled if sign else unscaled)
+    return _INT32(-exponent) + _varint(int(value.scaleb(-exponent, _EXACT)))
 
 
 def serializer(cql_type: Any, protocol_version: int) -> Callable[[Any], bytes]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -135,5 +136,99 @@ def test_cqlsh_forms() -> None:
     ],
 )
 def test_bad_values_are_named(cql_type: Any, text: str, reason: str) -> None:
+    with pytest.raises(_values.BadValueError, match=reason):
+        _values.parser(cql_type)(text)
+
+
+DECIMALS = [
+    "0",
+    "-0",
+    "0.000",
+    "197.72",
+    "-12.50",
+    "1E+5",
+    "-1.2300E+30",
+    "1e-30",
+    "123456789012345678901234567890.123456789",
+    "9" * 80 + "." + "1" * 40,
+    "-" + "9" * 200 + "E-400",
+]
+
+
+@pytest.mark.parametrize("text", DECIMALS)
+def test_decimal_serializer_is_exact(text: str) -> None:
+    # Past the default context's 28 digits too: scaling must not round.
+    value = Decimal(text)
+    assert _values.serializer(t.DecimalType, 5)(value) == t.DecimalType.serialize(value, 5)
+
+
+SET_TEXT = t.SetType.apply_parameters([t.UTF8Type])
+SET_ASCII = t.SetType.apply_parameters([t.AsciiType])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'t0', 'x'}",
+        "{ 'a' ,'b'  }",
+        "['it''s', '', 'a,b', '[x]', '{y}']",
+        "['\\\\n', 'tab\\there']",  # escapes are undone
+        "[]",
+        "{'a', 'b',}",  # a trailing comma: the full reader decides
+        "['a' 'b']",
+        "['a', b]",  # an unquoted item
+        "['a', null]",
+        "{'a,b', 'c'}",  # a comma inside an item
+        "{'x\\\\y', 'z'}",
+        "{' spaced ' , 'q'}",
+        "{'a', 'b''}",
+    ],
+)
+def test_text_sequence_fast_path_matches_the_full_reader(text: str) -> None:
+    cql_type = SET_TEXT if text.startswith("{") else LIST_TEXT
+    fast = _values.parser(cql_type)
+    try:
+        expected: Any = _values._Literal(text, True).whole(cql_type)
+    except _values.BadValueError as exc:
+        expected = exc
+    if isinstance(expected, _values.BadValueError):
+        with pytest.raises(_values.BadValueError, match=re.escape(str(expected))):
+            fast(text)
+    else:
+        assert fast(text) == expected
+
+
+def test_ascii_items_are_checked_on_the_fast_path() -> None:
+    assert _values.parser(SET_ASCII)("{'a', 'b'}") == ["a", "b"]
+    with pytest.raises(_values.BadValueError, match="not ASCII"):
+        _values.parser(SET_ASCII)("{'a', 'é'}")
+
+
+@pytest.mark.parametrize(
+    ("cql_type", "text", "expected"),
+    [
+        (t.Int32Type, "42", 42),
+        (t.Int32Type, " -7 ", -7),
+        (t.Int32Type, "'12'", 12),  # the literal form
+        (t.LongType, str(2**63 - 1), 2**63 - 1),
+        (t.ByteType, "-128", -128),
+        (t.IntegerType, str(10**40), 10**40),
+    ],
+)
+def test_integers(cql_type: Any, text: str, expected: int) -> None:
+    assert _values.parser(cql_type)(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("cql_type", "text", "reason"),
+    [
+        (t.ByteType, "128", "out of range for a 8-bit integer"),
+        (t.LongType, str(2**63), "out of range for a 64-bit integer"),
+        (t.Int32Type, "'2147483648'", "out of range for a 32-bit integer"),
+        (t.Int32Type, "1.5", "is not an integer"),
+        (t.ShortType, "x", "is not an integer"),
+    ],
+)
+def test_bad_integers_are_named(cql_type: Any, text: str, reason: str) -> None:
     with pytest.raises(_values.BadValueError, match=reason):
         _values.parser(cql_type)(text)
