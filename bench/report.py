@@ -685,7 +685,10 @@ def cli_section(part: dict[str, Any]) -> str:
         "medians; each run a fresh process timed from start to exit. CPU: the process and its "
         "children (cqlsh's workers), every thread; peak RSS: its process tree, sampled every "
         '50 ms. "vs best cqlsh": rows/s over the fastest cqlsh variant of the same '
-        "direction. Node CPU: what the local Cassandra process spent during the run, per row; "
+        "direction. Before each run the bench waits (at most 2 minutes) until the node is idle "
+        "(under 0.15 of a core over a second), so that one load's flushes and compactions do "
+        "not land on the next contender. Node CPU: what the local Cassandra process spent "
+        "during the run, per row; "
         f"the {cores}-core bound is the rate at which client and node together would keep "
         f"all {cores} cores busy (cores / (client + node CPU per row)): no contender on this "
         "machine can go faster than its own bound.\n\n" + table(header, rows)
