@@ -83,15 +83,21 @@ def write_rows(path: Path, n: int) -> None:
             )
 
 
-def node_process(port: int) -> Any:
-    """The local Cassandra process listening on ``port`` (psutil), or None (a remote node)."""
+def node_process(host: str, port: int) -> Any:
+    """The local Cassandra process listening on ``host:port`` (psutil), or None (a remote
+    node). Local clusters put several nodes on one port at different addresses."""
     psutil: Any = importlib.import_module("psutil")
     for process in psutil.process_iter(["cmdline"]):
         if not any("CassandraDaemon" in part for part in process.info["cmdline"] or ()):
             continue
         with contextlib.suppress(psutil.Error):
             for connection in process.net_connections(kind="tcp"):
-                if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+                address = connection.laddr
+                if (
+                    connection.status == psutil.CONN_LISTEN
+                    and address.port == port
+                    and address.ip in (host, "0.0.0.0", "::")
+                ):
                     return process
     return None
 
@@ -267,7 +273,7 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
     session.execute(SCHEMA)
     env = {**os.environ, "RXCQL_CONTACT_POINTS": f"{host}:{port}"}
     contenders = runs(settings, host, port)
-    node_cpu = node_process(port)
+    node_cpu = node_process(host, port)
     if node_cpu is None:
         say("  the node is not a local process: its CPU is not measured")
     part.update(
@@ -278,6 +284,7 @@ def run(settings: Settings, node: Node, say: Callable[[str], None], part: dict[s
             "kinds": {r.key: r.kind for r in contenders},
             "cqlsh": cqlsh_path() is not None,
             "cpus": os.cpu_count(),
+            "node_measured": node_cpu is not None,
             "samples": {r.key: [] for r in contenders},
         }
     )

@@ -679,19 +679,25 @@ def cli_section(part: dict[str, Any]) -> str:
         "peak RSS MiB",
     ]
     size = part.get("file_bytes", 0) / 2**20
+    node_text = (
+        "Before each run the bench waits (at most 2 minutes) until the node is idle (under "
+        "0.15 of a core over a second), so that one load's flushes and compactions do not land "
+        "on the next contender. Node CPU: what the local Cassandra process spent during the "
+        f"run, per row; the {cores}-core bound is the rate at which client and node together "
+        f"would keep all {cores} cores busy (cores / (client + node CPU per row)): no contender "
+        "on this machine can go faster than its own bound."
+    )
+    remote_text = "The node is not a local process: its CPU is not measured."
     return (
         f"{n:,} rows of `(id bigint PRIMARY KEY, name text, qty int, price decimal, created "
         f"timestamp, tags set<text>)`, a {size:.0f} MiB CSV file; {part['repeats']} repeat(s), "
         "medians; each run a fresh process timed from start to exit. CPU: the process and its "
         "children (cqlsh's workers), every thread; peak RSS: its process tree, sampled every "
         '50 ms. "vs best cqlsh": rows/s over the fastest cqlsh variant of the same '
-        "direction. Before each run the bench waits (at most 2 minutes) until the node is idle "
-        "(under 0.15 of a core over a second), so that one load's flushes and compactions do "
-        "not land on the next contender. Node CPU: what the local Cassandra process spent "
-        "during the run, per row; "
-        f"the {cores}-core bound is the rate at which client and node together would keep "
-        f"all {cores} cores busy (cores / (client + node CPU per row)): no contender on this "
-        "machine can go faster than its own bound.\n\n" + table(header, rows)
+        "direction. "
+        + (node_text if part.get("node_measured") else remote_text)
+        + "\n\n"
+        + table(header, rows)
     )
 
 

@@ -629,6 +629,7 @@ class _Literal:
 #: the text is exactly that shape, the second takes the items).
 _QUOTED_SEQUENCE = re.compile(r"\s*'(?:[^']|'')*'\s*(?:,\s*'(?:[^']|'')*'\s*)*")
 _QUOTED_ITEM = re.compile(r"'((?:[^']|'')*)'")
+_BRACKETS = frozenset({("[", "]"), ("{", "}")})
 
 
 def _simple_sequence(cql_type: Any, kind: str, escapes: bool) -> Parser | None:
@@ -650,7 +651,7 @@ def _simple_sequence(cql_type: Any, kind: str, escapes: bool) -> Parser | None:
 
     def parse(text: str) -> Any:
         stripped = text.strip()
-        if len(stripped) < 2 or stripped[0] not in "[{" or stripped[-1] not in "]}":
+        if len(stripped) < 2 or (stripped[0], stripped[-1]) not in _BRACKETS:
             return full(text)
         inner = stripped[1:-1]
         if not inner.strip():

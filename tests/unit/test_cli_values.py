@@ -182,6 +182,8 @@ SET_ASCII = t.SetType.apply_parameters([t.AsciiType])
         "{'x\\\\y', 'z'}",
         "{' spaced ' , 'q'}",
         "{'a', 'b''}",
+        "['a', 'b'}",  # brackets that do not pair
+        "[ }",
     ],
 )
 def test_text_sequence_fast_path_matches_the_full_reader(text: str) -> None:
@@ -202,6 +204,11 @@ def test_ascii_items_are_checked_on_the_fast_path() -> None:
     assert _values.parser(SET_ASCII)("{'a', 'b'}") == ["a", "b"]
     with pytest.raises(_values.BadValueError, match="not ASCII"):
         _values.parser(SET_ASCII)("{'a', 'é'}")
+
+
+def test_int_sequence_brackets_must_pair() -> None:
+    with pytest.raises(_values.BadValueError):
+        _values.parser(t.ListType.apply_parameters([t.Int32Type]))("[1, 2}")
 
 
 @pytest.mark.parametrize(
