@@ -708,20 +708,16 @@ def parser(cql_type: Any, escapes: bool = True) -> Parser:
             text = text[1:-1].replace("''", "'")
         return scalar(text)
 
-    bits = _INT_BITS.get(kind, -1)
-    if bits == -1:
+    if kind not in _INT_BITS:
         return lenient
-    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if bits else (0, 0)
 
     def integer(text: str) -> Any:
-        # The common case first (one C call); anything else as lenient takes it.
+        # The common case first (the integer parser, no quote check); anything else, and
+        # its message, as lenient takes it.
         try:
-            value = int(text)
-        except ValueError:
+            return scalar(text)
+        except BadValueError:
             return lenient(text)
-        if bits and not low <= value <= high:
-            return lenient(text)  # its message
-        return value
 
     return integer
 
