@@ -5,7 +5,13 @@ statement ``i``'s success:
 
 * ``in-process``: ``rxcql.execute(session, ...)`` with the prepared statement;
 * ``pool, 1 worker`` and ``pool, 2 workers``: ``pool.execute(...)`` with the CQL text (each worker
-  prepares it once); the pools are started before the clock runs and reused.
+  prepares it once); the pools are started before the clock runs and reused;
+* ``in-process x2``: two independent processes, each running the in-process engine on half of
+  the rows (its own session, connected and prepared before the clock runs; no pool, no parent
+  work): what two engines cost on this machine's two cores, shared with the node, with nothing
+  crossing a process boundary. ``pool, 2 workers`` against it is the cost of crossing processes
+  alone; against ``in-process`` it also carries the contention of two busy client processes and
+  the node on two cores.
 
 Workloads: ``insert`` (one request per row, concurrency 100 per process) and ``batch`` (the same
 rows through ``batch="replica"``, 32 requests in flight per process). Interleaved: every repeat
@@ -21,6 +27,7 @@ model of that, from the measured per-statement costs, labelled as such.
 from __future__ import annotations
 
 import functools
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +46,9 @@ from .node import KEYSPACE
 POOL_BEGIN = "<!-- bench:pool:begin -->"
 POOL_END = "<!-- bench:pool:end -->"
 TABLE = "kv_pool"
-CONTENDERS = ("in-process", "pool, 1 worker", "pool, 2 workers")
+CONTENDERS = ("in-process", "pool, 1 worker", "pool, 2 workers", "in-process x2")
+#: The baseline of each pool contender: the same number of client processes running the engine.
+SAME_PROCESSES = {"pool, 1 worker": "in-process", "pool, 2 workers": "in-process x2"}
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,86 @@ def _consume(observable: Any, n: int) -> None:
         raise AssertionError(f"{expected} results for {n} statements")
 
 
+def _engine_process(
+    contact_points: list[tuple[str, int]],
+    text: str,
+    first: int,
+    n: int,
+    keywords: dict[str, Any],
+    ready: Any,
+    go: Any,
+    done: Any,
+    leave: Any,
+) -> None:
+    """One process of ``in-process x2``: connect and prepare, say ready, run the engine on keys
+    ``first .. first + n - 1`` when told, say done, and stay alive until told to leave (the parent
+    reads this process's CPU time from /proc before that)."""
+    session = connect(contact_points)
+    try:
+        prepared = session.prepare(text)
+        ready.release()
+        go.wait()
+        statements = ((prepared, (k, f"value-{k}")) for k in range(first, first + n))
+        expected = 0
+        for result in rxcql.iterate(rxcql.execute(session, statements, **keywords)):
+            if result.index != expected or not result.success:
+                raise AssertionError(f"result {expected}: {result!r:.200}")
+            expected += 1
+        if expected != n:
+            raise AssertionError(f"{expected} results for {n} statements")
+        done.release()
+        leave.wait()
+    finally:
+        session.cluster.shutdown()
+
+
+def _acquire(semaphore: Any, processes: list[Any], deadline: float | None = None) -> None:
+    """Wait for one release of ``semaphore``; a process that died, or the deadline, is an error."""
+    while not semaphore.acquire(timeout=1.0):
+        if any(p.exitcode not in (None, 0) for p in processes):
+            raise RuntimeError("an in-process x2 process failed (its traceback is above)")
+        if deadline is not None and time.monotonic() > deadline:
+            raise RuntimeError("an in-process x2 process did not connect in 120 s")
+
+
+def _run_in_two_processes(
+    contact_points: list[tuple[str, int]], text: str, n: int, keywords: dict[str, Any]
+) -> tuple[float, float]:
+    """``in-process x2``: wall seconds and the two processes' CPU seconds (summed) of one run."""
+    context = multiprocessing.get_context("spawn")
+    ready, done = context.Semaphore(0), context.Semaphore(0)
+    go, leave = context.Event(), context.Event()
+    halves = [(0, n // 2), (n // 2, n - n // 2)]
+    processes = [
+        context.Process(
+            target=_engine_process,
+            args=(contact_points, text, first, count, keywords, ready, go, done, leave),
+            daemon=True,
+        )
+        for first, count in halves
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for _ in processes:
+            _acquire(ready, processes, deadline=time.monotonic() + 120)
+        pids = [p.pid for p in processes if p.pid is not None]
+        cpu0 = sum(_cpu_seconds(pid) for pid in pids)
+        start = time.perf_counter()
+        go.set()
+        for _ in processes:
+            _acquire(done, processes)
+        wall = time.perf_counter() - start
+        cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu0
+    finally:
+        leave.set()
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+    return wall, cpu
+
+
 def run(settings: Settings, node: Any, say: Callable[[str], None], part: dict[str, Any]) -> None:
     admin = node.session
     admin.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (k int PRIMARY KEY, v text)")
@@ -117,11 +206,22 @@ def run(settings: Settings, node: Any, say: Callable[[str], None], part: dict[st
     )
     try:
         for repeat in range(settings.repeats):
-            order = CONTENDERS[repeat % 3 :] + CONTENDERS[: repeat % 3]
+            shift = repeat % len(CONTENDERS)
+            order = CONTENDERS[shift:] + CONTENDERS[:shift]
             for workload, (n, keywords) in workloads.items():
                 for contender in order:
                     admin.execute(f"TRUNCATE {TABLE}")
 
+                    if contender == "in-process x2":
+                        wall, cpu = _run_in_two_processes(node.contact_points, text, n, keywords)
+                        samples[workload][contender].append(
+                            {"n": n, "wall": wall, "cpu": cpu, "parent": 0.0}
+                        )
+                        say(
+                            f"  [{repeat + 1}] {workload:6} {contender:16} {n / wall:>9,.0f} "
+                            f"rows/s  cpu {cpu / n * 1e6:6.1f} us/row"
+                        )
+                        continue
                     pool = pools.get(contender)
                     pids = pool.pids if pool is not None else []
                     parent0 = time.process_time()
@@ -154,6 +254,13 @@ def _cell(runs: list[dict[str, float]]) -> tuple[float, float]:
     )
 
 
+def _paired_cpu_ratio(runs: list[dict[str, float]], base: list[dict[str, float]]) -> float:
+    """The median over repeats of the CPU-per-row ratio of two contenders' runs in one repeat."""
+    return median(
+        (r["cpu"] / r["n"]) / (b["cpu"] / b["n"]) for r, b in zip(runs, base, strict=False)
+    )
+
+
 def section(part: dict[str, Any], meta: dict[str, Any]) -> str:
     settings = part["settings"]
     lines = [
@@ -167,25 +274,39 @@ def section(part: dict[str, Any], meta: dict[str, Any]) -> str:
         f'{settings["batch_n"]:,} rows, `batch="replica"`, {settings["batch_concurrency"]} '
         "requests in flight per process. Client CPU is every client process's, summed (the "
         "parent and its workers). Target: the pool's CPU per statement at most 1.15x the "
-        "in-process engine's.",
+        "in-process engine's (the cost of crossing processes). Two ratios: against `in-process` "
+        "(one engine process), and against the same number of engine processes (`in-process` for "
+        "one worker, `in-process x2` for two: two independent processes running the engine on "
+        "half the rows each, nothing crossing a process boundary). With two busy client "
+        "processes and the node on two cores, the first also carries their contention; the "
+        "second is the crossing cost alone. Ratios are paired: the median over repeats of the "
+        "ratio of two contenders' runs in the same repeat.",
         "",
-        "| workload | contender | rows/s | vs in-process | client CPU µs/row | CPU vs in-process |",
-        "|---|---|---|---|---|---|",
+        "| workload | contender | rows/s | vs in-process | client CPU µs/row "
+        "| CPU vs in-process | CPU vs as many engine processes |",
+        "|---|---|---|---|---|---|---|",
     ]
     costs: dict[str, dict[str, float]] = {}
     for workload, by_contender in part["samples"].items():
         base_rate, base_cpu = _cell(by_contender["in-process"])
         costs[workload] = {"in-process": base_cpu}
         for contender in CONTENDERS:
-            rate, cpu = _cell(by_contender[contender])
+            runs = by_contender.get(contender, [])
+            if not runs:
+                continue
+            rate, cpu = _cell(runs)
             costs[workload][contender] = cpu
-            verdict = ""
-            if contender != "in-process":
-                ratio = cpu / base_cpu
-                verdict = f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
+            against_one = against_same = ""
+            if contender in SAME_PROCESSES:
+                ratio = _paired_cpu_ratio(runs, by_contender["in-process"])
+                against_one = f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
+                same = by_contender.get(SAME_PROCESSES[contender], [])
+                if same:
+                    ratio = _paired_cpu_ratio(runs, same)
+                    against_same = f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
             lines.append(
                 f"| {workload} | {contender} | {rate:,.0f} | {rate / base_rate:.2f}x | "
-                f"{cpu:.1f} | {verdict} |"
+                f"{cpu:.1f} | {against_one} | {against_same} |"
             )
     lines += [
         "",
