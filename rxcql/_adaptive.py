@@ -45,6 +45,24 @@ latency and losses as the brakes:
 * **Application limited.** A round in which the requests in flight (read at each completion)
   averaged under half the limit (a rate limit, a slow source or consumer) says nothing about a
   higher limit: no step up. (The peak would not do: a rate limit's bursts reach the limit.)
+* **Client bound.** When the client process itself is the bottleneck (its CPU time, read once
+  a round with ``time.process_time``, is at least ``CLIENT_BOUND`` of the wall time, where one
+  core is the GIL's ceiling; measured, client-bound benchmark rounds used 0.76-0.93 of a core
+  and the client of a rate-limited node 0.41-0.51), the latency above is mostly the client's
+  own queue, not the cluster's, and a higher limit costs the cluster nothing (it cannot be sent
+  more than the client produces).
+  What a higher limit buys there is the client's efficiency: the driver reads many responses per
+  wake-up, so CPU per request falls. Measured on the benchmark's node (docs/benchmarks.md, part
+  6): one-row INSERTs and SELECTs by key gain 5-10% per doubling all the way from 32 to 512 in
+  flight, with latency doubling each time, which the rules above read as "no gain": ``auto``
+  settled near 50 at 0.78x the best fixed setting. So while the client is bound, slow start
+  keeps doubling as long as throughput holds (not below ``CLIENT_BOUND_SLACK`` of the best
+  seen), whatever latency does, and the target is the limit of the best throughput measured (no
+  preference for the lowest within ``TOLERANCE``). Throughput that falls (a node that suffers,
+  as batched writes at 512 in flight do) still ends slow start, and losses still halve the
+  limit. A process that is not bound (a rate-limited cluster, a slow node, a sleeping consumer)
+  keeps every rule above. Fake sessions with their own clock are never measured (a test passes
+  ``cpu_clock`` to model a busy client).
 
 Everything runs under the engine's lock, once per completed request (a few arithmetic
 operations) and once per round (a sort of the round's latencies).
@@ -53,6 +71,7 @@ operations) and once per round (a sort of the round's latencies).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -131,6 +150,13 @@ class AdaptiveLimit:
     MEASURE_WEIGHT = 0.3
     #: Measurements older than this are forgotten (the cluster changes).
     FORGET_SECONDS = 30.0
+    #: CPU seconds per wall second of the client process at which it counts as bound.
+    CLIENT_BOUND = 0.7
+    #: While the client is bound, slow start doubles on while throughput stays above this
+    #: share of the best seen.
+    CLIENT_BOUND_SLACK = 0.90
+    #: Weight of a round's CPU share in its recent level (an exponential average).
+    CPU_WEIGHT = 0.5
     LATENCY_FACTOR = 3.0
     LATENCY_CUT = 0.75
     #: Weight of a round's median latency in the recent level (an exponential average).
@@ -138,6 +164,9 @@ class AdaptiveLimit:
 
     __slots__ = (
         "_bounds",
+        "_busy",
+        "_cpu_clock",
+        "_cpu_mark",
         "_index",
         "_last_cut",
         "_latencies",
@@ -158,8 +187,19 @@ class AdaptiveLimit:
         "limit",
     )
 
-    def __init__(self, bounds: AdaptiveConcurrency, now: float) -> None:
+    def __init__(
+        self,
+        bounds: AdaptiveConcurrency,
+        now: float,
+        cpu_clock: Callable[[], float] | None = None,
+    ) -> None:
         self._bounds = bounds
+        #: The process's CPU seconds (``time.process_time`` for a real session), or None: not
+        #: measured (never client bound). The share is taken against the run's clock.
+        self._cpu_clock = cpu_clock
+        #: (clock, CPU seconds) at the end of the previous round; the recent CPU share.
+        self._cpu_mark = (now, cpu_clock()) if cpu_clock is not None else (now, 0.0)
+        self._busy = -1.0  # none yet
         self._limit = float(bounds.initial)
         #: The current limit on requests in flight (an int, read by the engine).
         self.limit = bounds.initial
@@ -216,7 +256,26 @@ class AdaptiveLimit:
         limited = self._sum_in_flight < 0.5 * self._limit * len(latencies)
         self._restart_round(now)
         self._median = median
+        self._measure_cpu(now)
         self._end_round(now, throughput, median, limited)
+
+    def _measure_cpu(self, now: float) -> None:
+        """The client's CPU share since the previous round's end, into its recent level."""
+        cpu_clock = self._cpu_clock
+        if cpu_clock is None:
+            return
+        cpu = cpu_clock()
+        then, before = self._cpu_mark
+        self._cpu_mark = (now, cpu)
+        if now > then:
+            share = (cpu - before) / (now - then)
+            busy = self._busy
+            self._busy = share if busy < 0.0 else busy + self.CPU_WEIGHT * (share - busy)
+
+    @property
+    def client_bound(self) -> bool:
+        """Whether the client process is its own bottleneck lately (see the module's text)."""
+        return self._busy >= self.CLIENT_BOUND
 
     def _throughput(self, elapsed: float) -> float:
         """Statements per second of the round: the median of its parts' rates when each part
@@ -250,10 +309,15 @@ class AdaptiveLimit:
             self._measure(index, throughput, now)
             # A doubling pays if throughput rose, and latency did not double with it (what a
             # doubling does when throughput is flat: Little's law), which noise in the
-            # throughput of a short round could hide.
-            if best == 0.0 or (
-                throughput >= best * (1 + self.SLOW_START_GAIN)
-                and median < self.SLOW_START_LATENCY * before
+            # throughput of a short round could hide. A bound client's latency is its own
+            # queue: there, a doubling pays while throughput holds.
+            if (
+                best == 0.0
+                or (
+                    throughput >= best * (1 + self.SLOW_START_GAIN)
+                    and median < self.SLOW_START_LATENCY * before
+                )
+                or (self.client_bound and throughput >= best * self.CLIENT_BOUND_SLACK)
             ):
                 if self._at_max(index):
                     self._slow_start = False
@@ -308,12 +372,14 @@ class AdaptiveLimit:
 
     def _target(self, now: float) -> int:
         """The lowest limit whose throughput is within ``TOLERANCE`` of the best measured
-        lately: the best throughput at the least latency (Little's law)."""
+        lately: the best throughput at the least latency (Little's law). While the client is
+        bound, the best throughput (its latency is its own queue)."""
         measured = self._measured
         for index in [i for i, (_, seen) in measured.items() if now - seen > self.FORGET_SECONDS]:
             del measured[index]
         best = max(rate for rate, _ in measured.values())
-        return min(i for i, (rate, _) in measured.items() if rate >= best * (1 - self.TOLERANCE))
+        tolerance = 0.0 if self.client_bound else self.TOLERANCE
+        return min(i for i, (rate, _) in measured.items() if rate >= best * (1 - tolerance))
 
     def _forget_above(self, index: int) -> None:
         """After a loss or a latency spike, what was measured above ``index`` no longer holds."""

@@ -190,8 +190,18 @@ class _Run(RunSkeleton):
         self._timed = options.adaptive is not None or options.progress is not None
         self._clock = timer_factory(session)[1] if self._timed else time.monotonic
         #: concurrency="auto": the limiter that moves ``_concurrency`` (under the lock).
+        #: It reads the process's CPU time to tell a client that is its own bottleneck: on the
+        #: real clock, or a fake session's ``cpu_clock`` (a modelled client) on a fake's clock.
         self._limiter = (
-            AdaptiveLimit(options.adaptive, self._clock()) if options.adaptive is not None else None
+            AdaptiveLimit(
+                options.adaptive,
+                self._clock(),
+                time.process_time
+                if self._clock is time.monotonic
+                else getattr(session, "cpu_clock", None),
+            )
+            if options.adaptive is not None
+            else None
         )
         #: Statements per request at most, and the window: with an adaptive limit, the window
         #: follows it (``_ahead_cap``, twice the limit's worth of requests), within the window

@@ -43,6 +43,8 @@ class QueueModelSession(FakeSession):
         self.overloaded = 0
         #: (time, requests in the system) after each arrival: what the cluster saw.
         self.load: list[tuple[float, int]] = []
+        #: When each served request finished.
+        self.finished: list[float] = []
 
     def _schedule(self, future: FakeResponseFuture, holding: bool = True) -> None:
         now = self.now
@@ -75,6 +77,7 @@ class QueueModelSession(FakeSession):
         when, _, future, served = heapq.heappop(self._events)
         self.now = max(self.now, when)
         if served:
+            self.finished.append(self.now)
             self._busy -= 1
             while self._queue and self._busy < self._servers(self.now):
                 self._start(self._queue.popleft())

@@ -8,6 +8,7 @@ takes a second or two of the test's time, and nothing sleeps.
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 from typing import Any
@@ -63,6 +64,69 @@ def test_the_limit_settles_near_the_knee(servers: int, service: float) -> None:
     assert servers * 0.75 <= statistics.median(settled) <= servers * 2, settled[::50]
     # ... and the run got the cluster's throughput: within 10% of what its capacity allows.
     assert n / session.now >= 0.9 * throughput
+
+
+class ClientBoundSession(QueueModelSession):
+    """A client that is its own bottleneck: one server (the client's thread) whose time per
+    request falls with the requests in flight (the driver reads more responses per wake-up),
+    ``base * (1 + 2 / sqrt(n))``, times ``1 + n / peak`` with a ``peak`` (a node that suffers
+    from too many requests in flight). Its CPU clock runs with the clock when ``busy`` (one
+    core, all the time), else stands still."""
+
+    def __init__(self, base: float, peak: float | None = None, busy: bool = True) -> None:
+        super().__init__(servers=1, service=base)
+        self.base = base
+        self.peak = peak
+        self.busy = busy
+
+    def per_request(self, n: int) -> float:
+        return self.base * (1 + 2 / math.sqrt(n)) * (1 + n / self.peak if self.peak else 1.0)
+
+    def cpu_clock(self) -> float:
+        return self.now if self.busy else 0.0
+
+    def _start(self, future: Any) -> None:
+        self.service = self.per_request(self._busy + len(self._queue) + 1)
+        super()._start(future)
+
+
+def run_client_bound(session: ClientBoundSession, seconds: float) -> tuple[float, float, int]:
+    """Run ``seconds`` of simulated time at about the best rate; (statements per second over the
+    second half, the best fixed rate of the model, the median limit over the second half)."""
+    best = max(1 / session.per_request(n) for n in (8, 32, 128, 512, 2048))
+    n = int(best * seconds)
+    observer = simulate(session, rxcql.execute(session, statements(n), concurrency="auto"))
+    check_one_result_each(observer, n)
+    half = session.now / 2
+    done_at = sorted(session.finished)
+    second_half = sum(1 for at in done_at if at >= half) / (session.now - half)
+    settled = limits_between(observer.run.limit_changes, 32, half, session.now)
+    return second_half, best, int(statistics.median(settled))
+
+
+def test_a_bound_client_climbs_to_where_its_throughput_is() -> None:
+    # 1,478 statements/s at 32 in flight, 1,700 at 128, 1,838 at 512, 1,915 at 2,048: latency
+    # doubles with each doubling of the limit, throughput gains 2-8%.
+    rate, best, limit = run_client_bound(ClientBoundSession(base=0.0005), 20.0)
+    assert rate >= 0.9 * best, (rate, best, limit)
+    assert limit >= 256, limit
+
+
+def test_a_client_that_is_not_bound_keeps_the_latency_brake() -> None:
+    # The same curve, the process idle: the limit stays low (the gain per doubling is below
+    # what a doubling of latency asks for), as on a cluster that is the bottleneck.
+    rate, best, limit = run_client_bound(ClientBoundSession(base=0.0005, busy=False), 20.0)
+    assert limit <= 128, limit
+    assert rate < 0.9 * best, (rate, best)
+
+
+def test_a_bound_client_stops_where_throughput_falls() -> None:
+    # A node that suffers from many requests in flight: 358 statements/s at 32, 377 at 128
+    # (the best), 304 at 512, 157 at 2,048.
+    session = ClientBoundSession(base=0.002, peak=1000.0)
+    rate, best, limit = run_client_bound(session, 30.0)
+    assert rate >= 0.9 * best, (rate, best, limit)
+    assert 64 <= limit <= 512, limit
 
 
 def test_the_limit_shrinks_on_overload_and_recovers_after() -> None:
