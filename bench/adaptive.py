@@ -112,10 +112,10 @@ class Settings:
         overload_skip_reason: Why the overload scenario is skipped, shown in the report.
     """
 
-    insert_n: int = 15_000
-    batch_n: int = 100_000
-    select_n: int = 12_000
-    repeats: int = 2
+    insert_n: int = 30_000
+    batch_n: int = 200_000
+    select_n: int = 24_000
+    repeats: int = 3
     concurrencies: tuple[int, ...] = CONCURRENCIES
     overload_n: int = 8_000
     overload_concurrencies: tuple[int, ...] = OVERLOAD_CONCURRENCIES

@@ -126,22 +126,25 @@ def _parser() -> argparse.ArgumentParser:
         "--adaptive-insert-n",
         type=int,
         default=adaptive.Settings.insert_n,
-        help="rows per run, one-row INSERT workload of the adaptive part (default 15,000)",
+        help="rows per run, one-row INSERT workload of the adaptive part (default 30,000)",
     )
     p.add_argument(
         "--adaptive-batch-n",
         type=int,
         default=adaptive.Settings.batch_n,
-        help="rows per run, batched INSERT workload of the adaptive part (default 100,000)",
+        help="rows per run, batched INSERT workload of the adaptive part (default 200,000)",
     )
     p.add_argument(
         "--adaptive-select-n",
         type=int,
         default=adaptive.Settings.select_n,
-        help="rows per run, SELECT workload of the adaptive part (default 12,000)",
+        help="rows per run, SELECT workload of the adaptive part (default 24,000)",
     )
     p.add_argument(
-        "--adaptive-repeats", type=int, default=2, help="adaptive part repeats (default 2)"
+        "--adaptive-repeats",
+        type=int,
+        default=adaptive.Settings.repeats,
+        help="adaptive part repeats (default 3)",
     )
     p.add_argument(
         "--adaptive-concurrency",
