@@ -28,8 +28,8 @@ requests (a batch is one request). For ``"auto"``, the limit it settled on is th
 ``Progress.concurrency`` over the second half of the run's progress reports.
 
 Order: the repeats are outermost; each repeat visits the workloads forward, then backward on the
-next repeat, and within a workload runs the contenders forward, then backward (with two repeats,
-every contender has the same mean position).
+next repeat, and within a workload runs the contenders forward, then backward (so that with an
+even number of repeats every contender has the same mean position; the default is three).
 
 The overload scenario starts (or reuses) a one-node cluster on 127.0.0.6 with
 ``native_transport_rate_limiting_enabled`` at :data:`OVERLOAD_RATE` requests per second and
@@ -51,6 +51,7 @@ from typing import Any
 import cassandra.concurrent
 
 import rxcql
+from rxcql._adaptive import AdaptiveLimit
 
 from .bulk import check_insert as check_bulk_insert
 from .contenders import (
@@ -74,6 +75,10 @@ from .timing import Samples, interleave
 
 CONCURRENCIES = (8, 32, 128, 512, 2048)
 AUTO = "auto"
+#: ``"auto"`` with its client-bound rule switched off (``AdaptiveLimit.CLIENT_BOUND`` set out of
+#: reach for the run): the latency rules alone, measured in the same run as ``auto`` so that
+#: what the rule adds is read like for like.
+AUTO_LATENCY = "auto_latency"
 BATCH_SIZE = 32
 PROGRESS_INTERVAL = 0.25
 #: Keys deleted before each INSERT run and read back after it.
@@ -123,8 +128,10 @@ class Settings:
 
 
 def key(concurrency: int | str) -> str:
-    """``c<C>`` for a fixed concurrency, ``auto`` for ``"auto"``."""
-    return AUTO if concurrency == AUTO else f"c{concurrency}"
+    """``c<C>`` for a fixed concurrency, ``auto`` / ``auto_latency`` for those."""
+    if isinstance(concurrency, str):
+        return concurrency
+    return f"c{concurrency}"
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -325,16 +332,23 @@ def _run_fn(
         session.latencies = latencies
         reports: list[rxcql.Progress] = []
         observer = _CountingObserver(w)
-        rxcql.execute(
-            session,
-            items,
-            concurrency=concurrency,  # type: ignore[arg-type]  # an int or "auto"
-            raise_on_first_error=False,
-            progress=reports.append,
-            progress_interval=PROGRESS_INTERVAL,
-            **options,
-        ).subscribe(observer.on_next, observer.on_error, observer.on_completed)
-        if not observer.done.wait(RUN_TIMEOUT):
+        bound = AdaptiveLimit.CLIENT_BOUND
+        if concurrency == AUTO_LATENCY:
+            AdaptiveLimit.CLIENT_BOUND = math.inf  # read once a round: for this run only
+        try:
+            rxcql.execute(
+                session,
+                items,
+                concurrency=AUTO if concurrency == AUTO_LATENCY else concurrency,  # type: ignore[arg-type]
+                raise_on_first_error=False,
+                progress=reports.append,
+                progress_interval=PROGRESS_INTERVAL,
+                **options,
+            ).subscribe(observer.on_next, observer.on_error, observer.on_completed)
+            finished = observer.done.wait(RUN_TIMEOUT)
+        finally:
+            AdaptiveLimit.CLIENT_BOUND = bound
+        if not finished:
             raise WrongResultsError("rxcql.execute(...) did not complete")
         if observer.problem is not None:
             raise WrongResultsError(observer.problem)
@@ -353,15 +367,18 @@ def _run_fn(
 
 
 def _label(concurrency: int | str) -> str:
+    if concurrency == AUTO_LATENCY:
+        return 'concurrency="auto", latency rules only'
     return 'concurrency="auto"' if concurrency == AUTO else f"concurrency={concurrency}"
 
 
 def contenders(
     concurrencies: Sequence[int], recorder: Callable[[], Recorder], batch_size: int | None = None
 ) -> list[Contender]:
-    """The fixed settings in increasing order, then ``"auto"``."""
+    """The fixed settings in increasing order, then ``"auto"`` and ``"auto"`` without its
+    client-bound rule."""
     out = []
-    settings: list[int | str] = [*concurrencies, AUTO]
+    settings: list[int | str] = [*concurrencies, AUTO, AUTO_LATENCY]
     for c in settings:
         run = _run_fn(c, recorder, batch_size)
         out.append(Contender(key(c), _label(c), None, run))
@@ -487,7 +504,11 @@ def _sweep_one(
     interleave(order, cell.workload, 1, progress=echo, samples=cell.samples)
     for c in order:
         s = cell.recorder.runs[c.key][-1]
-        limit = "" if c.key != AUTO or s.limit is None else f", settled at {s.limit:g}"
+        limit = (
+            ""
+            if c.key not in (AUTO, AUTO_LATENCY) or s.limit is None
+            else f", settled at {s.limit:g}"
+        )
         echo(
             f"      {c.key:<6} p50 {s.p50 * 1e3:7.1f} ms  p99 {s.p99 * 1e3:7.1f} ms  "
             f"{s.requests:,} requests{limit}" + (f", {s.failures:,} failed" if s.failures else "")

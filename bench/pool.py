@@ -94,46 +94,70 @@ def _consume(observable: Any, n: int) -> None:
         raise AssertionError(f"{expected} results for {n} statements")
 
 
+#: Statements each ``in-process x2`` process runs before it says ready (its own keys, below
+#: zero), so that it is as warm as the pools' workers, which earlier runs warmed.
+WARM_UP = 2_000
+#: How long a process of ``in-process x2`` may take to connect, and to run its half.
+CONNECT_SECONDS = 120.0
+RUN_SECONDS = 900.0
+
+
+def _engine_run(session: Session, prepared: Any, keys: range, keywords: dict[str, Any]) -> None:
+    statements = ((prepared, (k, f"value-{k}")) for k in keys)
+    expected = 0
+    for result in rxcql.iterate(rxcql.execute(session, statements, **keywords)):
+        if result.index != expected or not result.success:
+            raise AssertionError(f"result {expected}: {result!r:.200}")
+        expected += 1
+    if expected != len(keys):
+        raise AssertionError(f"{expected} results for {len(keys)} statements")
+
+
+def _wait(event: Any, parent: int, seconds: float) -> bool:
+    """Wait for ``event`` while the parent lives, at most ``seconds``: whether it was set."""
+    deadline = time.monotonic() + seconds
+    while not event.wait(1.0):
+        if os.getppid() != parent or time.monotonic() > deadline:
+            return False
+    return True
+
+
 def _engine_process(
     contact_points: list[tuple[str, int]],
     text: str,
-    first: int,
-    n: int,
+    keys: range,
     keywords: dict[str, Any],
+    parent: int,
     ready: Any,
     go: Any,
     done: Any,
     leave: Any,
 ) -> None:
-    """One process of ``in-process x2``: connect and prepare, say ready, run the engine on keys
-    ``first .. first + n - 1`` when told, say done, and stay alive until told to leave (the parent
-    reads this process's CPU time from /proc before that)."""
+    """One process of ``in-process x2``: connect, prepare and warm up, say ready, run the engine
+    on ``keys`` when told, say done, and stay alive until told to leave (the parent reads this
+    process's CPU time from /proc before that). It gives up if the parent goes away."""
     session = connect(contact_points)
     try:
         prepared = session.prepare(text)
+        _engine_run(session, prepared, range(-WARM_UP, 0), keywords)
         ready.release()
-        go.wait()
-        statements = ((prepared, (k, f"value-{k}")) for k in range(first, first + n))
-        expected = 0
-        for result in rxcql.iterate(rxcql.execute(session, statements, **keywords)):
-            if result.index != expected or not result.success:
-                raise AssertionError(f"result {expected}: {result!r:.200}")
-            expected += 1
-        if expected != n:
-            raise AssertionError(f"{expected} results for {n} statements")
+        if not _wait(go, parent, CONNECT_SECONDS + RUN_SECONDS) or leave.is_set():
+            return
+        _engine_run(session, prepared, keys, keywords)
         done.release()
-        leave.wait()
+        _wait(leave, parent, RUN_SECONDS)
     finally:
         session.cluster.shutdown()
 
 
-def _acquire(semaphore: Any, processes: list[Any], deadline: float | None = None) -> None:
-    """Wait for one release of ``semaphore``; a process that died, or the deadline, is an error."""
+def _acquire(semaphore: Any, processes: list[Any], deadline: float, what: str) -> None:
+    """Wait for one release of ``semaphore``. A process that ended (they all stay until told to
+    leave), or the deadline, is an error."""
     while not semaphore.acquire(timeout=1.0):
-        if any(p.exitcode not in (None, 0) for p in processes):
-            raise RuntimeError("an in-process x2 process failed (its traceback is above)")
-        if deadline is not None and time.monotonic() > deadline:
-            raise RuntimeError("an in-process x2 process did not connect in 120 s")
+        if any(p.exitcode is not None for p in processes):
+            raise RuntimeError("an in-process x2 process ended early (its traceback is above)")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"an in-process x2 process did not {what} in time")
 
 
 def _run_in_two_processes(
@@ -143,34 +167,38 @@ def _run_in_two_processes(
     context = multiprocessing.get_context("spawn")
     ready, done = context.Semaphore(0), context.Semaphore(0)
     go, leave = context.Event(), context.Event()
-    halves = [(0, n // 2), (n // 2, n - n // 2)]
+    halves = [range(0, n // 2), range(n // 2, n)]
     processes = [
         context.Process(
             target=_engine_process,
-            args=(contact_points, text, first, count, keywords, ready, go, done, leave),
+            args=(contact_points, text, keys, keywords, os.getpid(), ready, go, done, leave),
             daemon=True,
         )
-        for first, count in halves
+        for keys in halves
     ]
     for process in processes:
         process.start()
     try:
+        deadline = time.monotonic() + CONNECT_SECONDS
         for _ in processes:
-            _acquire(ready, processes, deadline=time.monotonic() + 120)
+            _acquire(ready, processes, deadline, "connect and warm up")
         pids = [p.pid for p in processes if p.pid is not None]
         cpu0 = sum(_cpu_seconds(pid) for pid in pids)
         start = time.perf_counter()
         go.set()
+        deadline = time.monotonic() + RUN_SECONDS
         for _ in processes:
-            _acquire(done, processes)
+            _acquire(done, processes, deadline, "finish its run")
         wall = time.perf_counter() - start
         cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu0
     finally:
         leave.set()
+        go.set()  # a process still waiting for it sees ``leave`` and ends
         for process in processes:
             process.join(30)
             if process.is_alive():
                 process.kill()
+                process.join()
     return wall, cpu
 
 

@@ -467,8 +467,15 @@ def _median_of(runs: list[dict[str, Any]], what: str) -> float | None:
     return _median(values) if values else None
 
 
+#: The adaptive contenders' keys and labels (bench.adaptive.AUTO, AUTO_LATENCY).
+_AUTO_LABELS = {
+    "auto": '`concurrency="auto"`',
+    "auto_latency": '`"auto"`, latency rules only',
+}
+
+
 def _limit_cell(key: str, runs: list[dict[str, Any]]) -> str:
-    if key != "auto":
+    if key not in _AUTO_LABELS:
         return "fixed"
     limits = [r["limit"] for r in runs if r.get("limit") is not None]
     if not limits:
@@ -483,13 +490,13 @@ def adaptive_table(cell: dict[str, Any]) -> str:
     runs: dict[str, list[dict[str, Any]]] = cell.get("runs", {})
     fixed, best = _adaptive_keys(cell)
     rows = []
-    for key in [*fixed, "auto"]:
+    for key in [*fixed, *_AUTO_LABELS]:
         if key not in samples:
             continue
         s, r = samples[key], runs.get(key, [])
         vs = "—" if best is None or key == best else f"{throughput_ratio(s, samples[best]):.2f}x"
         row = [
-            '`concurrency="auto"`' if key == "auto" else f"`concurrency={key[1:]}`",
+            _AUTO_LABELS.get(key, f"`concurrency={key[1:]}`"),
             f"{_throughput(s):,.0f}",
             vs,
             _ms(_median_of(r, "p50")),
@@ -594,7 +601,10 @@ def adaptive_section(part: dict[str, Any], meta: dict[str, Any]) -> str:
         "result *i* belongs to statement *i*, and with the same progress callback "
         f"(`progress_interval={part.get('progress_interval')}`), so "
         f"the fixed settings ({concurrencies}) pay for the request timing that a progress "
-        f"callback turns on, as `auto` does. Repeats: {repeats}, outermost; each repeat "
+        f'callback turns on, as `auto` does. `"auto"`, latency rules only` is `auto` with '
+        "its client-bound rule switched off for the run (`AdaptiveLimit.CLIENT_BOUND` out of "
+        "reach; docs/adaptive.md): what the rule adds, measured in the same run. "
+        f"Repeats: {repeats}, outermost; each repeat "
         "visits the workloads forward then backward, and within a workload runs the contenders "
         "forward then backward. Rows/s is rows / median wall time, client CPU the median "
         "process CPU time per row (every thread, as in part 2); a ratio is the median of the "

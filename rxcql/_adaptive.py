@@ -55,13 +55,13 @@ latency and losses as the brakes:
   wake-up, so CPU per request falls. Measured on the benchmark's node (docs/benchmarks.md, part
   6): one-row INSERTs and SELECTs by key gain 5-10% per doubling all the way from 32 to 512 in
   flight, with latency doubling each time, which the rules above read as "no gain": ``auto``
-  settled near 50 at 0.78x the best fixed setting. So while the client is bound, slow start
-  keeps doubling as long as throughput holds (not below ``CLIENT_BOUND_SLACK`` of the best
-  seen), whatever latency does, and the target is the limit of the best throughput measured (no
-  preference for the lowest within ``TOLERANCE``). Throughput that falls (a node that suffers,
-  as batched writes at 512 in flight do) still ends slow start, and losses still halve the
-  limit. A process that is not bound (a rate-limited cluster, a slow node, a sleeping consumer)
-  keeps every rule above. Fake sessions with their own clock are never measured (a test passes
+  settled near 50 at 0.78x the best fixed setting (2026-12-02). So while the client is bound
+  (from ``CLIENT_BOUND`` of a core until the share falls under ``CLIENT_FREE``), a slow-start
+  doubling pays if it raises throughput by ``CLIENT_BOUND_GAIN``, whatever latency does. Flat
+  throughput, what a saturated cluster gives however busy the client is, still ends slow
+  start; the rest (the target, probes, losses, the latency brake) is as above. A process that
+  is not bound (a rate-limited cluster, a slow node, a sleeping consumer) keeps every rule
+  above. Fake sessions with their own clock are never measured (a test gives one a
   ``cpu_clock`` to model a busy client).
 
 Everything runs under the engine's lock, once per completed request (a few arithmetic
@@ -152,9 +152,12 @@ class AdaptiveLimit:
     FORGET_SECONDS = 30.0
     #: CPU seconds per wall second of the client process at which it counts as bound.
     CLIENT_BOUND = 0.7
-    #: While the client is bound, slow start doubles on while throughput stays above this
-    #: share of the best seen.
-    CLIENT_BOUND_SLACK = 0.90
+    #: ... and leaves that state below this share (hysteresis: a share near the threshold
+    #: does not flip the rule from round to round).
+    CLIENT_FREE = 0.6
+    #: While the client is bound, a slow-start doubling pays if it raises throughput by this
+    #: much, whatever latency does (flat throughput, what a saturated cluster gives, does not).
+    CLIENT_BOUND_GAIN = 0.02
     #: Weight of a round's CPU share in its recent level (an exponential average).
     CPU_WEIGHT = 0.5
     LATENCY_FACTOR = 3.0
@@ -163,6 +166,7 @@ class AdaptiveLimit:
     RECENT_WEIGHT = 0.2
 
     __slots__ = (
+        "_bound",
         "_bounds",
         "_busy",
         "_cpu_clock",
@@ -200,6 +204,7 @@ class AdaptiveLimit:
         #: (clock, CPU seconds) at the end of the previous round; the recent CPU share.
         self._cpu_mark = (now, cpu_clock()) if cpu_clock is not None else (now, 0.0)
         self._busy = -1.0  # none yet
+        self._bound = False
         self._limit = float(bounds.initial)
         #: The current limit on requests in flight (an int, read by the engine).
         self.limit = bounds.initial
@@ -270,12 +275,16 @@ class AdaptiveLimit:
         if now > then:
             share = (cpu - before) / (now - then)
             busy = self._busy
-            self._busy = share if busy < 0.0 else busy + self.CPU_WEIGHT * (share - busy)
+            busy = self._busy = share if busy < 0.0 else busy + self.CPU_WEIGHT * (share - busy)
+            if busy >= self.CLIENT_BOUND:
+                self._bound = True
+            elif busy < self.CLIENT_FREE:
+                self._bound = False
 
     @property
     def client_bound(self) -> bool:
         """Whether the client process is its own bottleneck lately (see the module's text)."""
-        return self._busy >= self.CLIENT_BOUND
+        return self._bound
 
     def _throughput(self, elapsed: float) -> float:
         """Statements per second of the round: the median of its parts' rates when each part
@@ -310,21 +319,21 @@ class AdaptiveLimit:
             # A doubling pays if throughput rose, and latency did not double with it (what a
             # doubling does when throughput is flat: Little's law), which noise in the
             # throughput of a short round could hide. A bound client's latency is its own
-            # queue: there, a doubling pays while throughput holds.
+            # queue: there, a doubling pays if throughput rose at all.
             if (
                 best == 0.0
                 or (
                     throughput >= best * (1 + self.SLOW_START_GAIN)
                     and median < self.SLOW_START_LATENCY * before
                 )
-                or (self.client_bound and throughput >= best * self.CLIENT_BOUND_SLACK)
+                or (self._bound and throughput >= best * (1 + self.CLIENT_BOUND_GAIN))
             ):
                 if self._at_max(index):
-                    self._slow_start = False
+                    self._end_slow_start(median)
                     return
                 self._go(index + self.DOUBLING, now, "slow start")
                 return
-            self._slow_start = False
+            self._end_slow_start(median)
             self._go(index - self.DOUBLING, now, "slow start ends")
             return
         if (
@@ -359,6 +368,13 @@ class AdaptiveLimit:
         if target != index:
             self._go(target, now, "to the best")
 
+    def _end_slow_start(self, median: float) -> None:
+        """The latency level starts at the last round's: averaged over slow start's rounds,
+        whose latency doubled each time, it would lag a third behind and read the next
+        round as a spike."""
+        self._slow_start = False
+        self._recent = median
+
     def _measure(self, index: int, throughput: float, now: float) -> None:
         """Fold a round's throughput into the estimate of its limit (an exponential average:
         a noisy round moves it, does not set it)."""
@@ -372,14 +388,12 @@ class AdaptiveLimit:
 
     def _target(self, now: float) -> int:
         """The lowest limit whose throughput is within ``TOLERANCE`` of the best measured
-        lately: the best throughput at the least latency (Little's law). While the client is
-        bound, the best throughput (its latency is its own queue)."""
+        lately: the best throughput at the least latency (Little's law)."""
         measured = self._measured
         for index in [i for i, (_, seen) in measured.items() if now - seen > self.FORGET_SECONDS]:
             del measured[index]
         best = max(rate for rate, _ in measured.values())
-        tolerance = 0.0 if self.client_bound else self.TOLERANCE
-        return min(i for i, (rate, _) in measured.items() if rate >= best * (1 - tolerance))
+        return min(i for i, (rate, _) in measured.items() if rate >= best * (1 - self.TOLERANCE))
 
     def _forget_above(self, index: int) -> None:
         """After a loss or a latency spike, what was measured above ``index`` no longer holds."""

@@ -75,7 +75,7 @@ from ._options import (
 )
 from ._reorder import NONE_READY, ArrivalBuffer, OrderedBuffer
 from ._results import DriverExecutionResult, ExecutionResult
-from ._retry import RetryTimer, timer_factory
+from ._retry import RetryTimer, own_clock, timer_factory
 from ._skeleton import DemandShell, RunSkeleton
 from ._source import EMPTY, END, IterableSource, PushSource
 from ._types import SessionLike
@@ -190,15 +190,13 @@ class _Run(RunSkeleton):
         self._timed = options.adaptive is not None or options.progress is not None
         self._clock = timer_factory(session)[1] if self._timed else time.monotonic
         #: concurrency="auto": the limiter that moves ``_concurrency`` (under the lock).
-        #: It reads the process's CPU time to tell a client that is its own bottleneck: on the
-        #: real clock, or a fake session's ``cpu_clock`` (a modelled client) on a fake's clock.
+        #: It reads the process's CPU time to tell a client that is its own bottleneck; a fake
+        #: session (its own clock) only through its ``cpu_clock``, if any (a modelled client).
         self._limiter = (
             AdaptiveLimit(
                 options.adaptive,
                 self._clock(),
-                time.process_time
-                if self._clock is time.monotonic
-                else getattr(session, "cpu_clock", None),
+                getattr(session, "cpu_clock", None) if own_clock(session) else time.process_time,
             )
             if options.adaptive is not None
             else None

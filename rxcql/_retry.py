@@ -138,14 +138,21 @@ TimerFactory = Callable[[float, Callable[[], None]], Any]
 Clock = Callable[[], float]
 
 
+def own_clock(session: Any) -> bool:
+    """Whether ``session`` brings its own timers and clock (a fake: see
+    :class:`rxcql.testing.FakeSession`)."""
+    return callable(getattr(session, "create_timer", None)) and callable(
+        getattr(session, "clock", None)
+    )
+
+
 def timer_factory(session: Any) -> tuple[TimerFactory, Clock]:
     """How a run waits, and its clock: a fake's own ``create_timer`` and ``clock`` (a
     controllable clock, see :class:`rxcql.testing.FakeSession`), else the driver reactor's
     timers (``cluster.connection_class.create_timer``: they fire on its IO thread, no thread of
     ours), else a ``threading.Timer``."""
-    own, clock = getattr(session, "create_timer", None), getattr(session, "clock", None)
-    if callable(own) and callable(clock):
-        return own, clock
+    if own_clock(session):
+        return session.create_timer, session.clock
     connection_class = getattr(getattr(session, "cluster", None), "connection_class", None)
     create = getattr(connection_class, "create_timer", None)
     if callable(create):
