@@ -52,17 +52,17 @@ latency and losses as the brakes:
   own queue, not the cluster's, and a higher limit costs the cluster nothing (it cannot be sent
   more than the client produces).
   What a higher limit buys there is the client's efficiency: the driver reads many responses per
-  wake-up, so CPU per request falls. Measured on the benchmark's node (docs/benchmarks.md, part
-  6): one-row INSERTs and SELECTs by key gain 5-10% per doubling all the way from 32 to 512 in
-  flight, with latency doubling each time, which the rules above read as "no gain": ``auto``
-  settled near 50 at 0.78x the best fixed setting (2026-12-02). So while the client is bound
-  (from ``CLIENT_BOUND`` of a core until the share falls under ``CLIENT_FREE``), a slow-start
-  doubling pays if it raises throughput by ``CLIENT_BOUND_GAIN``, whatever latency does. Flat
-  throughput, what a saturated cluster gives however busy the client is, still ends slow
-  start; the rest (the target, probes, losses, the latency brake) is as above. A process that
-  is not bound (a rate-limited cluster, a slow node, a sleeping consumer) keeps every rule
-  above. Fake sessions with their own clock are never measured (a test gives one a
-  ``cpu_clock`` to model a busy client).
+  wake-up, so CPU per request can fall. Measured on the benchmark's node on 2026-12-02: one-row
+  INSERTs and SELECTs by key gained 5-10% per doubling all the way from 32 to 512 in flight,
+  with latency doubling each time, which the rules above read as "no gain": ``auto`` settled
+  near 50 at 0.78x the best fixed setting (how steep the curve is varies from day to day).
+  So while the client is bound (from ``CLIENT_BOUND`` of a core until the share falls under
+  ``CLIENT_FREE``), a slow-start doubling pays if it raises throughput by
+  ``CLIENT_BOUND_GAIN``, whatever latency does. Flat throughput, what a saturated cluster
+  gives however busy the client is, still ends slow start; the rest (the target, probes,
+  losses, the latency brake) is as above. A process that is not bound (a rate-limited
+  cluster, a slow node, a sleeping consumer) keeps every rule above. Fake sessions with their
+  own clock are never measured (a test gives one a ``cpu_clock`` to model a busy client).
 
 Everything runs under the engine's lock, once per completed request (a few arithmetic
 operations) and once per round (a sort of the round's latencies).
