@@ -79,8 +79,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def items(statement: Any, n: int) -> Iterator[tuple[Any, tuple[int, str]]]:
-    for k in range(n):
+def items(statement: Any, keys: range) -> Iterator[tuple[Any, tuple[int, str]]]:
+    for k in keys:
         yield statement, (k, f"value-{k}")
 
 
@@ -100,17 +100,6 @@ WARM_UP = 2_000
 #: How long a process of ``in-process x2`` may take to connect, and to run its half.
 CONNECT_SECONDS = 120.0
 RUN_SECONDS = 900.0
-
-
-def _engine_run(session: Session, prepared: Any, keys: range, keywords: dict[str, Any]) -> None:
-    statements = ((prepared, (k, f"value-{k}")) for k in keys)
-    expected = 0
-    for result in rxcql.iterate(rxcql.execute(session, statements, **keywords)):
-        if result.index != expected or not result.success:
-            raise AssertionError(f"result {expected}: {result!r:.200}")
-        expected += 1
-    if expected != len(keys):
-        raise AssertionError(f"{expected} results for {len(keys)} statements")
 
 
 def _wait(event: Any, parent: int, seconds: float) -> bool:
@@ -139,11 +128,12 @@ def _engine_process(
     session = connect(contact_points)
     try:
         prepared = session.prepare(text)
-        _engine_run(session, prepared, range(-WARM_UP, 0), keywords)
+        warm_up = range(-WARM_UP, 0)
+        _consume(rxcql.execute(session, items(prepared, warm_up), **keywords), len(warm_up))
         ready.release()
         if not _wait(go, parent, CONNECT_SECONDS + RUN_SECONDS) or leave.is_set():
             return
-        _engine_run(session, prepared, keys, keywords)
+        _consume(rxcql.execute(session, items(prepared, keys), **keywords), len(keys))
         done.release()
         _wait(leave, parent, RUN_SECONDS)
     finally:
@@ -242,28 +232,25 @@ def run(settings: Settings, node: Any, say: Callable[[str], None], part: dict[st
 
                     if contender == "in-process x2":
                         wall, cpu = _run_in_two_processes(node.contact_points, text, n, keywords)
-                        samples[workload][contender].append(
-                            {"n": n, "wall": wall, "cpu": cpu, "parent": 0.0}
-                        )
-                        say(
-                            f"  [{repeat + 1}] {workload:6} {contender:16} {n / wall:>9,.0f} "
-                            f"rows/s  cpu {cpu / n * 1e6:6.1f} us/row"
-                        )
-                        continue
-                    pool = pools.get(contender)
-                    pids = pool.pids if pool is not None else []
-                    parent0 = time.process_time()
-                    cpu0 = parent0 + sum(_cpu_seconds(p) for p in pids)
-                    start = time.perf_counter()
-                    if pool is None:
-                        _consume(rxcql.execute(admin, items(prepared, n), **keywords), n)
+                        parent_cpu = 0.0  # no parent: the two processes are the client
                     else:
-                        _consume(pool.execute(items(text, n), **keywords), n)
-                    wall = time.perf_counter() - start
-                    parent = time.process_time()
-                    cpu = parent + sum(_cpu_seconds(p) for p in pids) - cpu0
+                        pool = pools.get(contender)
+                        pids = pool.pids if pool is not None else []
+                        parent0 = time.process_time()
+                        cpu0 = parent0 + sum(_cpu_seconds(p) for p in pids)
+                        start = time.perf_counter()
+                        observable: Any
+                        if pool is None:
+                            observable = rxcql.execute(admin, items(prepared, range(n)), **keywords)
+                        else:
+                            observable = pool.execute(items(text, range(n)), **keywords)
+                        _consume(observable, n)
+                        wall = time.perf_counter() - start
+                        parent = time.process_time()
+                        cpu = parent + sum(_cpu_seconds(p) for p in pids) - cpu0
+                        parent_cpu = parent - parent0
                     samples[workload][contender].append(
-                        {"n": n, "wall": wall, "cpu": cpu, "parent": parent - parent0}
+                        {"n": n, "wall": wall, "cpu": cpu, "parent": parent_cpu}
                     )
                     say(
                         f"  [{repeat + 1}] {workload:6} {contender:16} {n / wall:>9,.0f} rows/s"
@@ -287,6 +274,11 @@ def _paired_cpu_ratio(runs: list[dict[str, float]], base: list[dict[str, float]]
     return median(
         (r["cpu"] / r["n"]) / (b["cpu"] / b["n"]) for r, b in zip(runs, base, strict=False)
     )
+
+
+def _verdict(ratio: float) -> str:
+    """A CPU ratio against the target (at most 1.15x)."""
+    return f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
 
 
 def section(part: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -326,12 +318,10 @@ def section(part: dict[str, Any], meta: dict[str, Any]) -> str:
             costs[workload][contender] = cpu
             against_one = against_same = ""
             if contender in SAME_PROCESSES:
-                ratio = _paired_cpu_ratio(runs, by_contender["in-process"])
-                against_one = f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
+                against_one = _verdict(_paired_cpu_ratio(runs, by_contender["in-process"]))
                 same = by_contender.get(SAME_PROCESSES[contender], [])
                 if same:
-                    ratio = _paired_cpu_ratio(runs, same)
-                    against_same = f"{ratio:.2f}x ({'met' if ratio <= 1.15 else 'NOT met'})"
+                    against_same = _verdict(_paired_cpu_ratio(runs, same))
             lines.append(
                 f"| {workload} | {contender} | {rate:,.0f} | {rate / base_rate:.2f}x | "
                 f"{cpu:.1f} | {against_one} | {against_same} |"

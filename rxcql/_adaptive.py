@@ -281,11 +281,6 @@ class AdaptiveLimit:
             elif busy < self.CLIENT_FREE:
                 self._bound = False
 
-    @property
-    def client_bound(self) -> bool:
-        """Whether the client process is its own bottleneck lately (see the module's text)."""
-        return self._bound
-
     def _throughput(self, elapsed: float) -> float:
         """Statements per second of the round: the median of its parts' rates when each part
         saw a few completions, else the round's average."""
