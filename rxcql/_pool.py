@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
+from operator import itemgetter
 from typing import Any, Final, Unpack, cast
 
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, ResultSet
@@ -74,6 +75,8 @@ from ._source import END, IterableSource, PushSource, check_item
 log = logging.getLogger("rxcql")
 
 _dumps = ForkingPickler.dumps
+#: ExecutionResult(...) without its Python-level __new__ (the parent's hot path, as the engine's).
+_new_result = tuple.__new__
 
 #: Statements per chunk by default: large enough that crossing processes costs little per
 #: statement, small enough that a chunk's results are a small message.
@@ -200,6 +203,7 @@ class _WorkerJob:
         self._starts: list[int] = []
         self._pulled = 0
         self._stamping: _WorkerChunk | None = None  # the chunk _timestamp_of used last
+        self._emitting: _WorkerChunk | None = None  # the chunk on_next used last
         #: The error the run ended with: later chunks of this job are refused.
         self.failed: BaseException | None = None
         self._source = PushSource()
@@ -270,16 +274,25 @@ class _WorkerJob:
     def cancel(self) -> None:
         self._subscription.dispose()
 
-    # The observer of the worker's run (on the driver's IO thread: record, never block).
+    # The observer of the worker's run (on the driver's IO thread: record, never block). The
+    # run calls it from one thread at a time; the lock guards the chunk list against ``add``.
     def on_next(self, result: Any) -> None:
         index = result.index
+        chunk = self._emitting  # almost always the chunk of the result before
+        if chunk is None or not chunk.run_start <= index < chunk.run_start + chunk.count:
+            with self._lock:
+                chunk = self._chunks[bisect_right(self._starts, index) - 1]
+            self._emitting = chunk
+        offset = index - chunk.run_start
+        if chunk.offsets is not None:
+            offset = chunk.offsets[offset]
+        chunk.results[offset] = result
+        chunk.remaining -= 1
+        if chunk.remaining:
+            return
+        self._emitting = None
         with self._lock:
-            position = bisect_right(self._starts, index) - 1
-            chunk = self._chunks[position]
-            chunk.results[chunk.offset(index)] = result
-            chunk.remaining -= 1
-            if chunk.remaining:
-                return
+            position = bisect_right(self._starts, chunk.run_start) - 1
             del self._chunks[position]
             del self._starts[position]
         self._outbox.put(("done", self._job, chunk.number, chunk.results))
@@ -307,15 +320,18 @@ def _outcomes(results: list[Any]) -> tuple[list[Any] | None, dict[int, BaseExcep
     rows: list[Any] = []
     failures: dict[int, BaseException] = {}
     any_rows = False
+    empty: Any = None  # the last answer seen without rows (a batch's, shared by its statements)
     for offset, result in enumerate(results):
         success, value = result[0], result[1]
         if not success:
             failures[offset] = portable(value)
             rows.append(None)
             continue
-        if value is None or (
-            isinstance(value, ResultSet) and not value.current_rows and not value.has_more_pages
-        ):
+        if value is None or value is empty:
+            rows.append([])
+            continue
+        if isinstance(value, ResultSet) and not value.current_rows and not value.has_more_pages:
+            empty = value
             rows.append([])  # a write's answer: no rows, nothing to fetch
             continue
         try:
@@ -392,10 +408,13 @@ class _Statements:
         self._prepared: dict[Any, Any] = {}
 
     def chunk(
-        self, items: list[tuple[str, Any]]
+        self, items: list[tuple[str, Any]] | tuple[str, list[Any]]
     ) -> tuple[list[tuple[Any, Any]], list[int] | None, dict[int, BaseException]]:
-        """A chunk's items ready to run, their offsets (None: all, in order), and the failures
-        of the items whose CQL text did not prepare (only those: the rest still run)."""
+        """A chunk's items (pairs, or one text and its parameters: see ``_columns``) ready to
+        run, their offsets (None: all, in order), and the failures of the items whose CQL text
+        did not prepare (only those: the rest still run)."""
+        if type(items) is tuple:
+            return self._one_text(*items)
         ready: list[tuple[Any, Any]] = []
         failures: dict[int, BaseException] = {}
         refused: dict[Any, BaseException] = {}  # per chunk: a failed prepare is tried again
@@ -412,6 +431,20 @@ class _Statements:
             return ready, None, failures
         offsets = [offset for offset in range(len(items)) if offset not in failures]
         return ready, offsets, failures
+
+    def _one_text(
+        self, statement: str, parameters: list[Any]
+    ) -> tuple[list[tuple[Any, Any]], list[int] | None, dict[int, BaseException]]:
+        if statement == _SCAN_MARK or Serialized in set(map(type, parameters)):
+            return self.chunk([(statement, p) for p in parameters])
+        try:
+            prepared = self._prepared.get(statement)
+            if prepared is None:
+                prepared = self._prepared[statement] = self._session.prepare(statement)
+        except Exception as exc:
+            error = portable(exc)
+            return [], [], dict.fromkeys(range(len(parameters)), error)
+        return [(prepared, p) for p in parameters], None, {}
 
     def item(self, statement: str, parameters: Any) -> tuple[Any, Any]:
         if statement == _SCAN_MARK:
@@ -507,10 +540,9 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
                     outbox.put(("chunk-failed", job, number, portable(exc)))
                     continue
                 ready, offsets, failures = statements.chunk(items)
+                size = len(items[1]) if type(items) is tuple else len(items)
                 assert isinstance(worker_job, _WorkerJob)  # a _FailedJob has .failed
-                if not worker_job.add(
-                    number, first_timestamp, ready, len(items), offsets, failures
-                ):
+                if not worker_job.add(number, first_timestamp, ready, size, offsets, failures):
                     outbox.put(("failed", job, worker_job.failed))
             elif kind == "job":
                 _, job, keywords = message
@@ -563,15 +595,20 @@ def worker_main(conn: Connection, connect: Callable[[], Any], number: int) -> No
 
 @dataclass(slots=True)
 class _Chunk:
-    """A numbered chunk of the input: ``items`` are (CQL text, parameters) from ``first``."""
+    """A numbered chunk of the input: ``count`` statements from ``first``. ``items``, their
+    (CQL text, parameters), are dropped once sent unless ``keep`` (a failed log records a
+    failure's statement): statements that live only until they are pickled die young, and the
+    parent's garbage collector never walks them."""
 
     number: int
     first: int
-    items: list[tuple[str, Any]]
+    count: int
+    items: list[tuple[str, Any]] | None
     first_timestamp: int
+    keep: bool = False
 
     def describe(self) -> str:
-        return f"chunk {self.number} (statements {self.first}..{self.first + len(self.items) - 1})"
+        return f"chunk {self.number} (statements {self.first}..{self.first + self.count - 1})"
 
 
 @dataclass(slots=True)
@@ -774,7 +811,9 @@ class _PoolCore:
 
     def send_chunk(self, job: int, chunk: _Chunk) -> _ChunkFuture:
         # Pickled apart from the message: a worker that cannot unpickle them fails the chunk.
-        payload = pickle.dumps(chunk.items, pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(_columns(chunk.items), pickle.HIGHEST_PROTOCOL)
+        if not chunk.keep:
+            chunk.items = None
         with self._lock:
             self._check_usable()
             failed = next((w.failed_jobs[job] for w in self.workers if job in w.failed_jobs), None)
@@ -867,7 +906,7 @@ class _PoolCore:
                 future = worker.out.pop((job, number), None)
             if future is not None:
                 if kind == "chunk-failed":  # every statement of it
-                    failures = dict.fromkeys(range(len(future.chunk.items)), error)
+                    failures = dict.fromkeys(range(future.chunk.count), error)
                 future.complete(True, _Outcomes(future.chunk, rows, failures))
         elif kind == "reply":
             _, call, ok, value = message
@@ -1060,6 +1099,7 @@ class _PoolLongRun:
             if failed_log is None:
                 final = False
                 break
+            assert chunk.items is not None  # kept for the failed log
             statement, parameters = chunk.items[offset]
             index = chunk.first + offset
             try:
@@ -1081,7 +1121,7 @@ class _PoolLongRun:
                     type(exc).__name__,
                 )
         if final and self._watermark is not None:
-            self._watermark.mark_span(chunk.first, chunk.first + len(chunk.items))
+            self._watermark.mark_span(chunk.first, chunk.first + chunk.count)
 
     def close(self, ended: bool, read: int = -1) -> None:
         """The final checkpoint (complete if the input ``ended`` and every one of the ``read``
@@ -1113,6 +1153,8 @@ class _Chunker:
         self._core = core
         self._session = session
         self._long_run = long_run
+        #: Chunks keep their statements after sending only for a failed log.
+        self._keep = long_run is not None and long_run.failed_log is not None
         self._numbers = itertools.count()
         self._position = 0
         self._error: BaseException | None = None
@@ -1167,7 +1209,14 @@ class _Chunker:
                 long_run.first_statement(items[0][0])
             self._position += len(items)
             yield (
-                _Chunk(next(self._numbers), first, items, self._core.timestamps(len(items))),
+                _Chunk(
+                    next(self._numbers),
+                    first,
+                    len(items),
+                    items,
+                    self._core.timestamps(len(items)),
+                    self._keep,
+                ),
                 None,
             )
 
@@ -1191,7 +1240,31 @@ class _ChunkSource:
         self._chunks = iter(())
 
 
+def _columns(items: Any) -> Any:
+    """A chunk's items as they cross to a worker: ``(text, [parameters, ...])`` when they all
+    have one CQL text (the common case: a third less to pickle and unpickle, one prepared-cache
+    lookup), else the ``(text, parameters)`` pairs as they are."""
+    texts = set(map(_first, items))
+    if len(texts) == 1:
+        return (texts.pop(), list(map(_second, items)))
+    return items
+
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+
+#: Parameters that need no further check (check_item's plain kinds, and Serialized).
+_PLAIN_PARAMETERS: Final = frozenset({tuple, list, dict, type(None), Serialized})
+
+
 def _checked(index: int, item: Any) -> tuple[str, Any]:
+    if (
+        type(item) is tuple
+        and len(item) == 2
+        and type(item[0]) is str
+        and type(item[1]) in _PLAIN_PARAMETERS
+    ):
+        return item  # the common case, the item itself: no second tuple per statement
     statement, parameters = check_item(index, item)
     if not isinstance(statement, str):
         raise InvalidItemError(
@@ -1255,15 +1328,22 @@ class _ChunkPages(abc.ObserverBase[Any]):
             else:
                 for statement_rows in rows or ():
                     page.extend(statement_rows)
-        elif not failures:  # the common case, in one comprehension
-            count = len(chunk.items)
+        elif not failures:  # the common case, in one loop
+            count = chunk.count
+            append = page.append
             if rows is None:
-                page.extend([ExecutionResult(True, [], i) for i in range(first, first + count)])
+                for i in range(first, first + count):
+                    result = _new_result(ExecutionResult, (True, []))
+                    result.index = i
+                    append(result)
             else:
-                page.extend([ExecutionResult(True, r, i) for i, r in enumerate(rows, first)])
+                for i, statement_rows in enumerate(rows, first):
+                    result = _new_result(ExecutionResult, (True, statement_rows))
+                    result.index = i
+                    append(result)
             self._completed += count
         else:
-            for offset in range(len(chunk.items)):
+            for offset in range(chunk.count):
                 failure = failures.get(offset)
                 if failure is None:
                     page.append(
@@ -1279,7 +1359,7 @@ class _ChunkPages(abc.ObserverBase[Any]):
                     error = self._budget.exceeded(self._failed, self._completed + offset + 1)
                     if error is not None:
                         break
-            self._completed += len(chunk.items)
+            self._completed += chunk.count
         if page:
             self._observer.on_next(page)
         if error is not None:

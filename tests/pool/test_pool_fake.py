@@ -300,6 +300,18 @@ def test_only_the_statements_whose_text_does_not_prepare_fail() -> None:
     assert "no viable alternative" in str(results[3].result_or_exc)
 
 
+def test_a_chunk_of_one_text_that_does_not_prepare_fails_whole_and_alone() -> None:
+    # Chunks of one CQL text cross as (text, parameters): a failed prepare fails every
+    # statement of that chunk (and no other), each with the error.
+    with ProcessPool(connect_picky, processes=1, chunk_size=10) as picky:
+        items = [("BAD y" if 10 <= i < 20 else INSERT, (i, "ok")) for i in range(30)]
+        results = list(rxcql.iterate(picky.execute(items, raise_on_first_error=False)))
+    assert [r.index for r in results] == list(range(30))
+    assert [r.index for r in results if not r.success] == list(range(10, 20))
+    assert all("no viable alternative" in str(r.result_or_exc) for r in results[10:20])
+    assert all(r.result_or_exc == [(r.index, "ok")] for r in results if r.success)
+
+
 def test_a_run_that_cannot_start_in_the_workers_ends_with_its_error() -> None:
     def slow_input() -> Iterator[tuple[str, tuple[int, str]]]:
         # Read after the workers have answered that the job failed.
