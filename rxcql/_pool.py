@@ -52,7 +52,7 @@ from cassandra.query import UNSET_VALUE, BoundStatement
 from reactivex import abc
 
 from ._controls import ErrorBudget
-from ._engine import ExecuteObservable
+from ._engine import ExecuteObservable, _new_result
 from ._errors import InvalidItemError, RxcqlError
 from ._gc import tune_for_bulk
 from ._longrun import (
@@ -70,13 +70,12 @@ from ._results import ExecutionResult
 from ._rows import Page, _RowsObserver
 from ._scan import _Routed, bind_range, range_statements, select_list, token_ranges
 from ._skeleton import DemandShell
+from ._source import _PLAIN_PARAMETERS as _SOURCE_PLAIN_PARAMETERS
 from ._source import END, IterableSource, PushSource, check_item
 
 log = logging.getLogger("rxcql")
 
 _dumps = ForkingPickler.dumps
-#: ExecutionResult(...) without its Python-level __new__ (the parent's hot path, as the engine's).
-_new_result = tuple.__new__
 
 #: Statements per chunk by default: large enough that crossing processes costs little per
 #: statement, small enough that a chunk's results are a small message.
@@ -283,10 +282,7 @@ class _WorkerJob:
             with self._lock:
                 chunk = self._chunks[bisect_right(self._starts, index) - 1]
             self._emitting = chunk
-        offset = index - chunk.run_start
-        if chunk.offsets is not None:
-            offset = chunk.offsets[offset]
-        chunk.results[offset] = result
+        chunk.results[chunk.offset(index)] = result
         chunk.remaining -= 1
         if chunk.remaining:
             return
@@ -438,9 +434,7 @@ class _Statements:
         if statement == _SCAN_MARK or Serialized in set(map(type, parameters)):
             return self.chunk([(statement, p) for p in parameters])
         try:
-            prepared = self._prepared.get(statement)
-            if prepared is None:
-                prepared = self._prepared[statement] = self._session.prepare(statement)
+            prepared = self._prepare(statement)
         except Exception as exc:
             error = portable(exc)
             return [], [], dict.fromkeys(range(len(parameters)), error)
@@ -449,14 +443,19 @@ class _Statements:
     def item(self, statement: str, parameters: Any) -> tuple[Any, Any]:
         if statement == _SCAN_MARK:
             return self._range(*parameters), None
-        prepared = self._prepared.get(statement)
-        if prepared is None:
-            prepared = self._prepared[statement] = self._session.prepare(statement)
+        prepared = self._prepare(statement)
         if type(parameters) is Serialized:
             bound = BoundStatement(prepared)
             bound.values = list(parameters)
             return bound, None
         return prepared, parameters
+
+    def _prepare(self, statement: str) -> Any:
+        """The statement's prepared form, prepared on first use (raises if it does not)."""
+        prepared = self._prepared.get(statement)
+        if prepared is None:
+            prepared = self._prepared[statement] = self._session.prepare(statement)
+        return prepared
 
     def _range(self, spec: tuple[Any, ...], start: int | None, end: int) -> Any:
         table, select, where, fetch_size = spec
@@ -1254,7 +1253,7 @@ _first = itemgetter(0)
 _second = itemgetter(1)
 
 #: Parameters that need no further check (check_item's plain kinds, and Serialized).
-_PLAIN_PARAMETERS: Final = frozenset({tuple, list, dict, type(None), Serialized})
+_PLAIN_PARAMETERS: Final = _SOURCE_PLAIN_PARAMETERS | {Serialized}
 
 
 def _checked(index: int, item: Any) -> tuple[str, Any]:
